@@ -1,0 +1,169 @@
+//! The executor: walks a plan's graph, starting each action the moment everything it
+//! depends on has succeeded, with at most `parallelism` in flight. A failed action skips
+//! its dependents; independent actions still run. Ctrl-C stops new starts and lets the
+//! actions in flight finish, so nothing is left half-written by labctl itself.
+
+use std::time::{Duration, Instant};
+
+use tokio::task::JoinSet;
+
+use crate::aws::Clients;
+use crate::aws::error::{AwsError, Class};
+use crate::plan::{Plan, Work};
+
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    pub parallelism: usize,
+    pub empty_buckets: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    Done,
+    Failed(String),
+    /// A dependency failed or was skipped (its index).
+    Skipped(usize),
+    /// Never started: the run was interrupted or stopped on expired credentials.
+    NotStarted,
+}
+
+#[derive(Debug, Clone)]
+pub struct Timing {
+    pub start: Duration,
+    pub end: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct Report {
+    pub outcomes: Vec<Outcome>,
+    pub timings: Vec<Option<Timing>>,
+    pub interrupted: bool,
+    /// Set when credentials expired part-way: retrying cannot help.
+    pub credentials_failed: bool,
+    pub elapsed: Duration,
+}
+
+impl Report {
+    pub fn ok(&self) -> bool {
+        self.outcomes.iter().all(|o| *o == Outcome::Done)
+    }
+}
+
+/// What the executor tells the renderer as it goes.
+pub enum Event<'a> {
+    Started(usize),
+    Finished(usize, &'a Outcome, Duration),
+}
+
+pub async fn run(
+    clients: &Clients,
+    plan: &Plan,
+    opts: Options,
+    mut on_event: impl FnMut(Event<'_>),
+) -> Report {
+    let n = plan.actions.len();
+    let t0 = Instant::now();
+    let mut outcomes: Vec<Option<Outcome>> = vec![None; n];
+    let mut timings: Vec<Option<Timing>> = vec![None; n];
+    let mut started = vec![false; n];
+    let mut running: JoinSet<(usize, Result<(), AwsError>)> = JoinSet::new();
+    let mut stop = false;
+    let mut interrupted = false;
+    let mut credentials_failed = false;
+    let ctrl_c = tokio::signal::ctrl_c();
+    tokio::pin!(ctrl_c);
+    loop {
+        // Skip what depends on a failure, start what is ready.
+        let mut progress = true;
+        while progress {
+            progress = false;
+            for i in 0..n {
+                if started[i] || outcomes[i].is_some() {
+                    continue;
+                }
+                if let Some(&bad) = plan.actions[i].deps.iter().find(|&&d| {
+                    matches!(
+                        outcomes[d],
+                        Some(Outcome::Failed(_) | Outcome::Skipped(_) | Outcome::NotStarted)
+                    )
+                }) {
+                    outcomes[i] = Some(Outcome::Skipped(bad));
+                    progress = true;
+                    if let Some(o) = &outcomes[i] {
+                        on_event(Event::Finished(i, o, t0.elapsed()));
+                    }
+                }
+            }
+        }
+        if !stop {
+            for i in 0..n {
+                if running.len() >= opts.parallelism.max(1) {
+                    break;
+                }
+                if started[i]
+                    || outcomes[i].is_some()
+                    || !plan.actions[i]
+                        .deps
+                        .iter()
+                        .all(|&d| outcomes[d] == Some(Outcome::Done))
+                {
+                    continue;
+                }
+                started[i] = true;
+                timings[i] = Some(Timing {
+                    start: t0.elapsed(),
+                    end: Duration::ZERO,
+                });
+                on_event(Event::Started(i));
+                let c = clients.clone();
+                let work = plan.actions[i].work.clone();
+                running.spawn(async move { (i, execute(&c, &work, opts).await) });
+            }
+        }
+        if running.is_empty() {
+            break;
+        }
+        tokio::select! {
+            joined = running.join_next() => {
+                let Some(joined) = joined else { break };
+                let (i, outcome) = match joined {
+                    Ok((i, Ok(()))) => (i, Outcome::Done),
+                    Ok((i, Err(e))) => {
+                        if e.class == Class::Credentials {
+                            credentials_failed = true;
+                            stop = true;
+                        }
+                        (i, Outcome::Failed(e.to_string()))
+                    }
+                    // A panic in an action is a bug; it cannot be tied to its index here.
+                    Err(e) => { tracing::error!("action task failed: {e}"); continue; }
+                };
+                if let Some(t) = timings[i].as_mut() { t.end = t0.elapsed(); }
+                outcomes[i] = Some(outcome);
+                if let Some(o) = &outcomes[i] { on_event(Event::Finished(i, o, t0.elapsed())); }
+            }
+            _ = &mut ctrl_c, if !stop => {
+                stop = true;
+                interrupted = true;
+            }
+        }
+    }
+    Report {
+        outcomes: outcomes
+            .into_iter()
+            .map(|o| o.unwrap_or(Outcome::NotStarted))
+            .collect(),
+        timings,
+        interrupted,
+        credentials_failed,
+        elapsed: t0.elapsed(),
+    }
+}
+
+async fn execute(c: &Clients, work: &Work, opts: Options) -> Result<(), AwsError> {
+    match work {
+        Work::Bucket { name, steps } => {
+            crate::aws::s3::execute(c, name, steps, opts.empty_buckets).await
+        }
+    }
+}

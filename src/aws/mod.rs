@@ -1,0 +1,122 @@
+//! The only code that talks to AWS. One client per service, all from one `SdkConfig`;
+//! one module per service that reads live state into `live` types and carries out
+//! the planner's steps.
+
+pub mod error;
+pub mod s3;
+
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, Region};
+
+/// How to reach AWS, from the command line and the environment.
+#[derive(Debug, Clone, Default)]
+pub struct ConnectOptions {
+    pub region: String,
+    pub profile: Option<String>,
+    /// An explicit endpoint (e.g. a local emulator); `AWS_ENDPOINT_URL` works too.
+    pub endpoint_url: Option<String>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Clients {
+    pub s3: aws_sdk_s3::Client,
+    pub iam: aws_sdk_iam::Client,
+    pub lambda: aws_sdk_lambda::Client,
+    pub ec2: aws_sdk_ec2::Client,
+    pub events: aws_sdk_eventbridge::Client,
+    pub sts: aws_sdk_sts::Client,
+    pub region: String,
+}
+
+/// Who we are talking to AWS as.
+#[derive(Clone, Debug)]
+pub struct Identity {
+    pub account_id: String,
+    pub arn: String,
+}
+
+impl Identity {
+    /// AWS Academy Learner Lab sessions run as the `voclabs` assumed role.
+    pub fn is_learner_lab(&self) -> bool {
+        self.arn.contains(":assumed-role/voclabs/")
+    }
+}
+
+pub fn custom_endpoint(opts: &ConnectOptions) -> Option<String> {
+    opts.endpoint_url.clone().or_else(|| {
+        std::env::var("AWS_ENDPOINT_URL")
+            .ok()
+            .filter(|v| !v.is_empty())
+    })
+}
+
+pub async fn connect(opts: &ConnectOptions) -> Result<Clients> {
+    let retry = RetryConfig::standard()
+        .with_max_attempts(env_u32("LABCTL_MAX_ATTEMPTS").unwrap_or(8))
+        .with_initial_backoff(Duration::from_millis(
+            env_u32("LABCTL_INITIAL_BACKOFF_MS").unwrap_or(500).into(),
+        ))
+        .with_max_backoff(Duration::from_secs(20));
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        // Always explicit: an unset region makes aws-config ask the instance metadata
+        // service, which off EC2 costs seconds of timeouts.
+        .region(Region::new(opts.region.clone()))
+        .retry_config(retry)
+        // Connect timeout only: an operation timeout would also cap large layer uploads.
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(3))
+                .build(),
+        );
+    if let Some(p) = &opts.profile {
+        loader = loader.profile_name(p);
+    }
+    let endpoint = custom_endpoint(opts);
+    if let Some(url) = &opts.endpoint_url {
+        loader = loader.endpoint_url(url);
+    }
+    let cfg = loader.load().await;
+    if cfg.credentials_provider().is_none() {
+        bail!("no AWS credentials provider is configured");
+    }
+    let mut s3 = aws_sdk_s3::config::Builder::from(&cfg);
+    if endpoint.is_some() {
+        // Emulators answer on one host: bucket-in-hostname addressing would not resolve.
+        s3 = s3.force_path_style(true);
+    }
+    Ok(Clients {
+        s3: aws_sdk_s3::Client::from_conf(s3.build()),
+        iam: aws_sdk_iam::Client::new(&cfg),
+        lambda: aws_sdk_lambda::Client::new(&cfg),
+        ec2: aws_sdk_ec2::Client::new(&cfg),
+        events: aws_sdk_eventbridge::Client::new(&cfg),
+        sts: aws_sdk_sts::Client::new(&cfg),
+        region: opts.region.clone(),
+    })
+}
+
+fn env_u32(key: &str) -> Option<u32> {
+    std::env::var(key).ok()?.parse().ok()
+}
+
+/// The caller's account, bounded in time: with no credentials anywhere the SDK would
+/// otherwise try the instance metadata service before giving up.
+pub async fn identity(c: &Clients) -> Result<Identity> {
+    let call = c.sts.get_caller_identity().send();
+    let out = match tokio::time::timeout(Duration::from_secs(20), call).await {
+        Err(_) => bail!(
+            "timed out asking AWS who you are (sts:GetCallerIdentity)\n  help: check your network, or the endpoint in AWS_ENDPOINT_URL"
+        ),
+        Ok(r) => r.map_err(|e| error::explain_auth(e.into()))?,
+    };
+    let account_id = out
+        .account()
+        .context("GetCallerIdentity returned no account")?
+        .to_owned();
+    let arn = out.arn().unwrap_or_default().to_owned();
+    Ok(Identity { account_id, arn })
+}

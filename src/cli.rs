@@ -1,0 +1,317 @@
+//! Command-line surface: flags, and one short function per subcommand. No SDK calls
+//! and no diffing here; those live in `aws`, `live` and `plan`.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::{Args, Parser, Subcommand};
+
+use crate::apply::{self, Event};
+use crate::aws::{self, ConnectOptions};
+use crate::config;
+use crate::live;
+use crate::model::Lab;
+use crate::plan::{self, Plan};
+use crate::render::{self, human, json};
+use crate::template::Vars;
+
+/// Provision an AWS teaching lab from one lab.yaml, and keep it that way.
+///
+/// Exit codes: 0 success (for `plan --detailed-exitcode`: no changes), 1 error,
+/// 2 changes pending (only with `--detailed-exitcode`).
+#[derive(Debug, Parser)]
+#[command(name = "labctl", version)]
+pub struct Cli {
+    /// The lab file.
+    #[arg(short = 'f', long = "file", global = true, default_value = "lab.yaml")]
+    pub file: PathBuf,
+    /// AWS profile to use (default: the standard AWS credential chain).
+    #[arg(long, global = true)]
+    pub profile: Option<String>,
+    /// Region, overriding `region:` in the lab file.
+    #[arg(long, global = true)]
+    pub region: Option<String>,
+    /// More logging on stderr (-v, -vv).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check the lab file without contacting AWS.
+    Validate,
+    /// Show what apply would change.
+    Plan(PlanArgs),
+    /// Make AWS match the lab file.
+    Apply(ApplyArgs),
+    /// Delete everything the lab owns.
+    Destroy(DestroyArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// Exit 0 when in sync, 2 when there are changes, 1 on error (for CI drift checks).
+    #[arg(long)]
+    pub detailed_exitcode: bool,
+    /// Print the plan as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    /// Do not ask for confirmation.
+    #[arg(long)]
+    pub auto_approve: bool,
+    /// How many actions may run at once.
+    #[arg(long, default_value_t = 8)]
+    pub parallelism: usize,
+    /// Tag existing, untagged buckets of this account that lab.yaml declares as this lab's.
+    #[arg(long)]
+    pub adopt: bool,
+    /// Print the plan and the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DestroyArgs {
+    /// Do not ask for confirmation.
+    #[arg(long)]
+    pub auto_approve: bool,
+    /// Delete every object, version and delete marker of the lab's buckets first.
+    #[arg(long)]
+    pub empty_buckets: bool,
+    /// How many actions may run at once.
+    #[arg(long, default_value_t = 8)]
+    pub parallelism: usize,
+    /// Print the plan and the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub async fn run(cli: Cli) -> Result<ExitCode> {
+    let lab = match config::load(&cli.file) {
+        Ok(lab) => lab,
+        Err(d) => {
+            eprintln!("{d}");
+            eprintln!(
+                "error: {} problem(s) in {}; nothing was sent to AWS",
+                d.items.len(),
+                d.file
+            );
+            return Ok(ExitCode::from(1));
+        }
+    };
+    match &cli.command {
+        Command::Validate => {
+            println!(
+                "{}: valid ({} bucket(s), {} function(s), {} layer(s))",
+                cli.file.display(),
+                lab.buckets.len(),
+                lab.functions.len(),
+                lab.layers.len()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Plan(a) => {
+            let ctx = connect(&cli, &lab).await?;
+            let p = make_plan(&ctx, &lab, plan::Options::default(), false).await?;
+            if a.json {
+                println!("{}", json::plan(&p));
+            } else {
+                print!(
+                    "{}",
+                    human::plan(
+                        &p,
+                        &human::Style {
+                            color: render::use_color()
+                        }
+                    )
+                );
+            }
+            if !p.errors.is_empty() {
+                print_errors(&p);
+                return Ok(ExitCode::from(1));
+            }
+            Ok(if a.detailed_exitcode && !p.is_empty() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            })
+        }
+        Command::Apply(a) => {
+            let ctx = connect(&cli, &lab).await?;
+            let p = make_plan(&ctx, &lab, plan::Options { adopt: a.adopt }, false).await?;
+            execute(
+                &ctx,
+                &p,
+                a.auto_approve,
+                a.json,
+                apply::Options {
+                    parallelism: a.parallelism,
+                    empty_buckets: false,
+                },
+                "Apply",
+            )
+            .await
+        }
+        Command::Destroy(a) => {
+            let ctx = connect(&cli, &lab).await?;
+            let p = make_plan(&ctx, &lab.emptied(), plan::Options::default(), true).await?;
+            execute(
+                &ctx,
+                &p,
+                a.auto_approve,
+                a.json,
+                apply::Options {
+                    parallelism: a.parallelism,
+                    empty_buckets: a.empty_buckets,
+                },
+                "Destroy",
+            )
+            .await
+        }
+    }
+}
+
+struct Ctx {
+    clients: aws::Clients,
+    identity: aws::Identity,
+}
+
+async fn connect(cli: &Cli, lab: &Lab) -> Result<Ctx> {
+    let region = cli.region.clone().unwrap_or_else(|| lab.region.clone());
+    let opts = ConnectOptions {
+        region,
+        profile: cli.profile.clone(),
+        endpoint_url: None,
+    };
+    let clients = aws::connect(&opts)
+        .await
+        .map_err(aws::error::explain_auth)?;
+    let identity = aws::identity(&clients).await?;
+    tracing::info!(account = %identity.account_id, arn = %identity.arn, "connected");
+    Ok(Ctx { clients, identity })
+}
+
+/// `destroying` plans against an emptied lab but still reads the declared names, so the
+/// lab's buckets are found even if their tags were lost.
+async fn make_plan(ctx: &Ctx, lab: &Lab, opts: plan::Options, destroying: bool) -> Result<Plan> {
+    let _ = destroying;
+    let mut vars = Vars {
+        lab: lab.name.clone(),
+        account_id: ctx.identity.account_id.clone(),
+        region: ctx.clients.region.clone(),
+        ..Default::default()
+    };
+    let names = plan::bucket_names(lab, &vars);
+    vars.buckets = names.iter().cloned().collect();
+    let declared: Vec<String> = names.into_iter().map(|(_, n)| n).collect();
+    let live = live::read(&ctx.clients, &ctx.identity, &lab.name, &declared)
+        .await
+        .context("reading the lab's live state")?;
+    Ok(plan::diff(lab, &vars, &live, opts))
+}
+
+fn print_errors(p: &Plan) {
+    for e in &p.errors {
+        eprintln!("error: {}: {}\n  help: {}", e.addr, e.message, e.help);
+    }
+    eprintln!(
+        "error: the plan has {} problem(s); nothing was changed",
+        p.errors.len()
+    );
+}
+
+async fn execute(
+    ctx: &Ctx,
+    p: &Plan,
+    auto_approve: bool,
+    as_json: bool,
+    opts: apply::Options,
+    verb: &str,
+) -> Result<ExitCode> {
+    let style = human::Style {
+        color: render::use_color(),
+    };
+    if !as_json {
+        print!("{}", human::plan(p, &style));
+    }
+    if !p.errors.is_empty() {
+        if as_json {
+            println!("{}", json::plan(p));
+        }
+        print_errors(p);
+        return Ok(ExitCode::from(1));
+    }
+    if p.is_empty() {
+        if as_json {
+            println!("{}", json::plan(p));
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    if !auto_approve && !confirm(verb)? {
+        return Ok(ExitCode::from(1));
+    }
+    let report = apply::run(&ctx.clients, p, opts, |ev| {
+        if as_json {
+            return;
+        }
+        let line = match ev {
+            Event::Started(i) => human::started(&p.actions[i]),
+            Event::Finished(i, o, at) => {
+                let start = at.as_secs_f64();
+                human::finished(&p.actions[i], o, p, start)
+            }
+        };
+        println!("{line}");
+        let _ = std::io::stdout().flush();
+    })
+    .await;
+    if as_json {
+        println!("{}", json::report(p, &report));
+    } else {
+        println!("\n{}", human::summary(p, &report, verb));
+    }
+    Ok(if report.ok() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+fn confirm(verb: &str) -> Result<bool> {
+    if !std::io::stdin().is_terminal() {
+        eprintln!(
+            "error: {} needs confirmation, and there is no terminal to ask on\n  help: review `labctl plan`, then rerun with --auto-approve",
+            verb.to_lowercase()
+        );
+        return Ok(false);
+    }
+    print!("\nDo you want to perform these actions? Only 'yes' will be accepted: ");
+    std::io::stdout().flush()?;
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    if line.trim() == "yes" {
+        Ok(true)
+    } else {
+        eprintln!("{verb} cancelled.");
+        Ok(false)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+}

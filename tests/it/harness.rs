@@ -1,0 +1,258 @@
+//! Test support: one moto server for the whole test binary, the real labctl binary,
+//! a recording proxy when a test counts calls, and an SDK client for checking AWS
+//! independently of labctl's own read path.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+pub const ACCOUNT: &str = "123456789012";
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn python() -> PathBuf {
+    std::env::var_os("LABCTL_TEST_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join(".venv/bin/python"))
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn wait_http(url: &str) {
+    let addr = url.trim_start_matches("http://").to_owned();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        if std::net::TcpStream::connect(&addr).is_ok() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("nothing answers at {url}");
+}
+
+/// The moto endpoint: the one scripts/test.sh started (LABCTL_TEST_ENDPOINT), or one
+/// started here that exits with this process (`--parent-pid`).
+pub fn moto() -> &'static str {
+    static MOTO: OnceLock<String> = OnceLock::new();
+    MOTO.get_or_init(|| {
+        if let Ok(url) = std::env::var("LABCTL_TEST_ENDPOINT") {
+            return url;
+        }
+        let port = free_port();
+        let child = Command::new(python())
+            .arg(root().join("tests/support/moto_launcher.py"))
+            .args([
+                "--parent-pid",
+                &std::process::id().to_string(),
+                "-H",
+                "127.0.0.1",
+                "-p",
+                &port.to_string(),
+            ])
+            .env("MOTO_S3_ALLOW_CROSSACCOUNT_ACCESS", "false")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start moto (run scripts/test.sh, which creates .venv)");
+        std::mem::forget(child);
+        let url = format!("http://127.0.0.1:{port}");
+        wait_http(&url);
+        url
+    })
+}
+
+/// A lab in its own temporary folder.
+pub struct Lab {
+    pub dir: tempfile::TempDir,
+}
+
+impl Lab {
+    /// `_name` documents which lab the file declares; the file itself carries it.
+    pub fn new(_name: &str, yaml: &str) -> Lab {
+        let dir = tempfile::tempdir().unwrap();
+        let lab = Lab { dir };
+        lab.write(yaml);
+        lab
+    }
+
+    pub fn write(&self, yaml: &str) {
+        std::fs::write(self.path(), yaml).unwrap();
+    }
+
+    pub fn path(&self) -> PathBuf {
+        self.dir.path().join("lab.yaml")
+    }
+
+    /// Runs labctl on this lab against moto.
+    pub fn run(&self, args: &[&str]) -> Run {
+        self.run_at(moto(), args)
+    }
+
+    pub fn run_at(&self, endpoint: &str, args: &[&str]) -> Run {
+        labctl(endpoint, &self.path(), args)
+    }
+}
+
+pub struct Run {
+    pub out: Output,
+}
+
+impl Run {
+    pub fn code(&self) -> i32 {
+        self.out.status.code().unwrap_or(-1)
+    }
+    pub fn stdout(&self) -> String {
+        String::from_utf8_lossy(&self.out.stdout).into_owned()
+    }
+    pub fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.out.stderr).into_owned()
+    }
+    #[track_caller]
+    pub fn ok(self) -> Run {
+        assert_eq!(
+            self.code(),
+            0,
+            "labctl failed\nstdout:\n{}\nstderr:\n{}",
+            self.stdout(),
+            self.stderr()
+        );
+        self
+    }
+    #[track_caller]
+    pub fn code_is(self, code: i32) -> Run {
+        assert_eq!(
+            self.code(),
+            code,
+            "unexpected exit code\nstdout:\n{}\nstderr:\n{}",
+            self.stdout(),
+            self.stderr()
+        );
+        self
+    }
+}
+
+pub fn labctl(endpoint: &str, file: &Path, args: &[&str]) -> Run {
+    let out = Command::new(env!("CARGO_BIN_EXE_labctl"))
+        .arg("-f")
+        .arg(file)
+        .args(args)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", std::env::temp_dir())
+        .env("AWS_ENDPOINT_URL", endpoint)
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_CONFIG_FILE", "/nonexistent")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+        .env("NO_PROXY", "127.0.0.1,localhost")
+        .env("NO_COLOR", "1")
+        .env("LABCTL_INITIAL_BACKOFF_MS", "50")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    Run { out }
+}
+
+/// A recording proxy in front of moto; its log says which calls labctl made.
+pub struct Proxy {
+    child: Child,
+    pub url: String,
+    log: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+#[derive(Debug, serde::Deserialize)]
+pub struct Call {
+    pub service: String,
+    pub action: String,
+    pub write: bool,
+}
+
+impl Proxy {
+    pub fn start(extra: &[&str]) -> Proxy {
+        let dir = tempfile::tempdir().unwrap();
+        let port_file = dir.path().join("port");
+        let log = dir.path().join("calls.jsonl");
+        let child = Command::new(python())
+            .arg(root().join("tests/support/faultproxy.py"))
+            .args(["--upstream", moto(), "--listen", "127.0.0.1:0"])
+            .arg("--port-file")
+            .arg(&port_file)
+            .arg("--log")
+            .arg(&log)
+            .args(["--parent-pid", &std::process::id().to_string()])
+            .args(extra)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let port = loop {
+            if let Ok(p) = std::fs::read_to_string(&port_file)
+                && let Ok(p) = p.trim().parse::<u16>()
+            {
+                break p;
+            }
+            assert!(Instant::now() < deadline, "proxy did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        Proxy {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+            log,
+            _dir: dir,
+        }
+    }
+
+    pub fn calls(&self) -> Vec<Call> {
+        std::fs::read_to_string(&self.log)
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    pub fn writes(&self) -> Vec<String> {
+        self.calls()
+            .into_iter()
+            .filter(|c| c.write)
+            .map(|c| format!("{} {}", c.service, c.action))
+            .collect()
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// An S3 client of its own, to check what labctl did without labctl's read code.
+pub fn s3() -> aws_sdk_s3::Client {
+    let creds = aws_sdk_s3::config::Credentials::new("testing", "testing", None, None, "tests");
+    let cfg = aws_sdk_s3::Config::builder()
+        .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+        .region(aws_sdk_s3::config::Region::new("us-east-1"))
+        .endpoint_url(moto())
+        .credentials_provider(creds)
+        .force_path_style(true)
+        .build();
+    aws_sdk_s3::Client::from_conf(cfg)
+}
+
+pub fn bucket(lab: &str, suffix: &str) -> String {
+    format!("{lab}-{suffix}-{ACCOUNT}")
+}

@@ -1,0 +1,12 @@
+//! Integration tests: the real labctl binary against a real moto server (one per test
+//! run, shared; each test uses its own lab name so they run in parallel).
+//!
+//! - `validate`: lab files rejected offline, with lines, and no AWS connection.
+//! - `buckets`: apply, converge, drift, delete and destroy of S3 buckets.
+
+// Test helpers panic on setup failures: that is how a test reports them.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod buckets;
+mod harness;
+mod validate;

@@ -1,0 +1,484 @@
+"""faultproxy: an HTTP/1.1 reverse proxy in front of moto that logs and injects faults.
+
+Usage (stdlib only, any Python >= 3.11):
+
+    faultproxy.py --upstream http://127.0.0.1:PORT [--listen 127.0.0.1:0]
+                  [--port-file PATH] [--latency-ms 50] [--error-rate 0.1]
+                  [--drop-after-rate 0.03] [--seed 7] [--log calls.jsonl]
+                  [--parent-pid PID]
+
+Point the SDK endpoint (path-style S3) at the proxy.  Once it listens, the proxy
+writes its port to --port-file (atomically) and prints ``LISTENING <port>``.
+
+For every request it reads the whole body (Content-Length or chunked), works out
+service/region (SigV4 credential scope) and the operation name, then:
+  * sleeps --latency-ms (also before injected errors);
+  * with probability --error-rate answers a transient error in the service's own
+    protocol (throttling / internal error) without forwarding;
+  * otherwise forwards; for write calls, with probability --drop-after-rate the
+    answer is thrown away and the client connection closed (the call took effect
+    upstream, the client sees a connection error).
+Per request three numbers are drawn from one random.Random(--seed) (under a lock,
+in arrival order), so a sequential client sees a reproducible fault pattern.
+
+One JSON line per call goes to --log:
+  {"seq", "start", "end", "service", "region", "action", "write", "status",
+   "injected": null|"error"|"dropped", "code": error code when status >= 400}
+Upstream connection failures are logged with status 599 and the client
+connection is closed.
+"""
+
+import argparse
+import contextlib
+import http.client
+import http.server
+import json
+import os
+import random
+import re
+import socket
+import sys
+import threading
+import time
+import urllib.parse
+
+HOP = {
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "trailers",
+    "transfer-encoding",
+    "upgrade",
+    "content-length",
+    "expect",
+}
+READ_PREFIXES = ("Get", "List", "Describe", "Head")
+CRED = re.compile(r"Credential=[^/,\s]+/\d{8}/([^/,\s]+)/([^/,\s]+)/aws4_request")
+COLLECTIONS = {
+    "functions",
+    "layers",
+    "versions",
+    "tags",
+    "aliases",
+    "policy",
+    "event-source-mappings",
+}
+LAMBDA_OPS = {
+    "GET functions": "ListFunctions",
+    "POST functions": "CreateFunction",
+    "GET functions/{}": "GetFunction",
+    "DELETE functions/{}": "DeleteFunction",
+    "PUT functions/{}/code": "UpdateFunctionCode",
+    "GET functions/{}/configuration": "GetFunctionConfiguration",
+    "PUT functions/{}/configuration": "UpdateFunctionConfiguration",
+    "POST functions/{}/policy": "AddPermission",
+    "GET functions/{}/policy": "GetPolicy",
+    "DELETE functions/{}/policy/{}": "RemovePermission",
+    "POST functions/{}/invocations": "Invoke",
+    "POST functions/{}/versions": "PublishVersion",
+    "GET functions/{}/versions": "ListVersionsByFunction",
+    "POST functions/{}/aliases": "CreateAlias",
+    "GET functions/{}/aliases": "ListAliases",
+    "GET functions/{}/aliases/{}": "GetAlias",
+    "PUT functions/{}/aliases/{}": "UpdateAlias",
+    "DELETE functions/{}/aliases/{}": "DeleteAlias",
+    "PUT functions/{}/concurrency": "PutFunctionConcurrency",
+    "GET functions/{}/concurrency": "GetFunctionConcurrency",
+    "DELETE functions/{}/concurrency": "DeleteFunctionConcurrency",
+    "GET layers": "ListLayers",
+    "POST layers/{}/versions": "PublishLayerVersion",
+    "GET layers/{}/versions": "ListLayerVersions",
+    "GET layers/{}/versions/{}": "GetLayerVersion",
+    "DELETE layers/{}/versions/{}": "DeleteLayerVersion",
+    "GET tags/{}": "ListTags",
+    "POST tags/{}": "TagResource",
+    "DELETE tags/{}": "UntagResource",
+    "POST event-source-mappings": "CreateEventSourceMapping",
+    "GET event-source-mappings": "ListEventSourceMappings",
+    "GET event-source-mappings/{}": "GetEventSourceMapping",
+    "PUT event-source-mappings/{}": "UpdateEventSourceMapping",
+    "DELETE event-source-mappings/{}": "DeleteEventSourceMapping",
+}
+S3_BUCKET_SUB = {
+    "versioning": "BucketVersioning",
+    "lifecycle": "BucketLifecycleConfiguration",
+    "tagging": "BucketTagging",
+    "publicAccessBlock": "PublicAccessBlock",
+    "encryption": "BucketEncryption",
+    "notification": "BucketNotificationConfiguration",
+    "policy": "BucketPolicy",
+    "location": "BucketLocation",
+    "acl": "BucketAcl",
+    "cors": "BucketCors",
+    "website": "BucketWebsite",
+    "logging": "BucketLogging",
+    "ownershipControls": "BucketOwnershipControls",
+    "replication": "BucketReplication",
+    "policyStatus": "BucketPolicyStatus",
+    "accelerate": "BucketAccelerateConfiguration",
+    "object-lock": "ObjectLockConfiguration",
+}
+S3_OBJECT_SUB = {
+    "tagging": "ObjectTagging",
+    "acl": "ObjectAcl",
+    "retention": "ObjectRetention",
+    "legal-hold": "ObjectLegalHold",
+    "attributes": "ObjectAttributes",
+}
+S3_RENAME = {"DeleteBucketLifecycleConfiguration": "DeleteBucketLifecycle"}
+VERB = {"GET": "Get", "PUT": "Put", "DELETE": "Delete", "HEAD": "Head", "POST": "Post"}
+# protocol -> [(status, code, message)]; protocol comes from PROTOCOL or the request shape
+ERRORS = {
+    "restxml": [
+        (503, "SlowDown", "Please reduce your request rate."),
+        (500, "InternalError", "We encountered an internal error. Please try again."),
+        (503, "ServiceUnavailable", "Service is unable to handle request."),
+    ],
+    "ec2": [
+        (503, "RequestLimitExceeded", "Request limit exceeded."),
+        (500, "InternalError", "An internal error has occurred."),
+        (503, "Unavailable", "The server is overloaded and can't handle the request."),
+    ],
+    "query": [(400, "Throttling", "Rate exceeded"), (500, "ServiceFailure", "Internal failure.")],
+    "restjson": [
+        (429, "TooManyRequestsException", "Rate exceeded"),
+        (500, "ServiceException", "Internal service error."),
+    ],
+    "json": [
+        (400, "ThrottlingException", "Rate exceeded"),
+        (500, "InternalException", "Internal error."),
+    ],
+}
+PROTOCOL = {
+    "s3": "restxml",
+    "ec2": "ec2",
+    "iam": "query",
+    "sts": "query",
+    "lambda": "restjson",
+    "events": "json",
+}
+
+
+def path_shape(path):
+    """Split a path, replacing the segment after a collection word with '{}'."""
+    segs = [s for s in path.split("/") if s]
+    return [("{}" if i and segs[i - 1] in COLLECTIONS else s) for i, s in enumerate(segs)]
+
+
+def s3_action(method, segs, q, headers):
+    if "x-id" in q:  # SDKs add ?x-id=Operation to many object calls
+        return q["x-id"]
+    if not segs:
+        return "ListBuckets" if method == "GET" else f"{method} /"
+    if len(segs) == 1:  # bucket level
+        if method == "POST" and "delete" in q:
+            return "DeleteObjects"
+        if method == "GET" and "versions" in q:
+            return "ListObjectVersions"
+        if method == "GET" and "uploads" in q:
+            return "ListMultipartUploads"
+        for k in q:
+            if k in S3_BUCKET_SUB and method in VERB:
+                name = VERB[method] + S3_BUCKET_SUB[k]
+                return S3_RENAME.get(name, name)
+        if method == "GET":
+            return "ListObjectsV2" if q.get("list-type") == "2" else "ListObjects"
+        return {"PUT": "CreateBucket", "HEAD": "HeadBucket", "DELETE": "DeleteBucket"}.get(
+            method, f"{method} /{{bucket}}"
+        )
+    copy = "x-amz-copy-source" in headers
+    if "uploadId" in q:
+        return {
+            "PUT": "UploadPartCopy" if copy else "UploadPart",
+            "POST": "CompleteMultipartUpload",
+            "DELETE": "AbortMultipartUpload",
+            "GET": "ListParts",
+        }.get(method, f"{method} /{{bucket}}/{{key}}")
+    if method == "POST" and "uploads" in q:
+        return "CreateMultipartUpload"
+    for k in q:
+        if k in S3_OBJECT_SUB and method in VERB:
+            return VERB[method] + S3_OBJECT_SUB[k]
+    if method == "PUT":
+        return "CopyObject" if copy else "PutObject"
+    return {"GET": "GetObject", "HEAD": "HeadObject", "DELETE": "DeleteObject"}.get(
+        method, f"{method} /{{bucket}}/{{key}}"
+    )
+
+
+def classify(method, raw_path, headers, body):
+    """Return (service, region, action, write, protocol) for a request."""
+    path, _, query = raw_path.partition("?")
+    q = dict(urllib.parse.parse_qsl(query, keep_blank_values=True))
+    m = CRED.search(
+        headers.get("Authorization") or "Credential=" + q.get("X-Amz-Credential", "")
+    )  # or presigned
+    service, region = (m.group(2), m.group(1)) if m else ("unknown", None)
+    target = headers.get("X-Amz-Target")
+    form = dict(q)
+    if "x-www-form-urlencoded" in headers.get("Content-Type", ""):
+        form.update(urllib.parse.parse_qsl(body.decode("latin-1"), keep_blank_values=True))
+    segs = [urllib.parse.unquote(s) for s in path.split("/") if s]
+    shape = path_shape(path)
+    if service == "s3":
+        action = s3_action(method, segs, q, headers)
+    elif target:
+        action = target.rsplit(".", 1)[-1]
+    elif "Action" in form:
+        action = form["Action"]
+    else:
+        key = f"{method} " + "/".join(s for s in shape if not re.fullmatch(r"\d{4}-\d\d-\d\d", s))
+        action = (
+            LAMBDA_OPS.get(key) if service == "lambda" else None
+        ) or f"{method} /{'/'.join(shape)}" + (f"?{next(iter(q))}" if q else "")
+    named = re.fullmatch(r"[A-Z][A-Za-z0-9]*", action) is not None
+    write = (
+        not (action.startswith(READ_PREFIXES) or action == "GetCallerIdentity")
+        if named
+        else method not in ("GET", "HEAD")
+    )
+    protocol = PROTOCOL.get(service) or (
+        "json" if target else "query" if "Action" in form else "restxml"
+    )
+    return service, region, action, write, protocol
+
+
+def error_response(protocol, status, code, msg, rid):
+    """Synthetic error in the given protocol: (headers, body)."""
+    if protocol in ("restjson", "json"):
+        doc = (
+            {"Type": "User" if status < 500 else "Service", "message": msg}
+            if protocol == "restjson"
+            else {"__type": code, "message": msg}
+        )
+        ctype = "application/json" if protocol == "restjson" else "application/x-amz-json-1.1"
+        return {
+            "Content-Type": ctype,
+            "x-amzn-ErrorType": code,
+            "x-amzn-RequestId": rid,
+        }, json.dumps(doc).encode()
+    if protocol == "ec2":
+        xml = (
+            f"<Response><Errors><Error><Code>{code}</Code><Message>{msg}</Message></Error></Errors>"
+            f"<RequestID>{rid}</RequestID></Response>"
+        )
+    elif protocol == "query":
+        kind = "Sender" if status < 500 else "Receiver"
+        xml = (
+            f"<ErrorResponse><Error><Type>{kind}</Type><Code>{code}</Code><Message>{msg}</Message></Error>"
+            f"<RequestId>{rid}</RequestId></ErrorResponse>"
+        )
+    else:
+        xml = f"<Error><Code>{code}</Code><Message>{msg}</Message><RequestId>{rid}</RequestId><HostId>{rid}</HostId></Error>"
+    body = ('<?xml version="1.0" encoding="UTF-8"?>\n' + xml).encode()
+    return {
+        "Content-Type": "application/xml",
+        "x-amz-request-id": rid,
+        "x-amzn-RequestId": rid,
+    }, body
+
+
+def error_code(headers, body):
+    """Error code of an upstream answer (x-amzn-ErrorType, JSON __type/code, XML <Code>)."""
+    h = {k.lower(): v for k, v in headers}
+    if h.get("x-amzn-errortype"):
+        return h["x-amzn-errortype"].split(":")[0]
+    text = body.decode("utf-8", "replace").strip()
+    if text.startswith("{"):
+        try:
+            doc = json.loads(text)
+            code = doc.get("__type") or doc.get("code") or doc.get("Code")
+            return code.rsplit("#", 1)[-1] if code else None
+        except (ValueError, AttributeError):
+            return None
+    m = re.search(r"<Code>([^<]+)</Code>", text)
+    return m.group(1) if m else None
+
+
+def watch_parent(pid):
+    """Exit the process once `pid` is gone (or a zombie); polls every 0.5 s."""
+
+    def alive():
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+        except OSError:
+            return True
+
+    def loop():
+        while alive():
+            time.sleep(0.5)
+        os._exit(0)
+
+    threading.Thread(target=loop, daemon=True).start()
+
+
+class Proxy(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    opts = None  # argparse namespace, set in main()
+    lock = threading.Lock()
+    rng = None
+    seq = 0
+    log = None
+
+    def setup(self):
+        self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        super().setup()
+
+    def log_message(self, *args):
+        pass
+
+    def read_body(self):
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            chunks = []
+            while True:
+                size = int(self.rfile.readline().split(b";", 1)[0].strip() or b"0", 16)
+                if size == 0:
+                    break
+                chunks.append(self.rfile.read(size))
+                self.rfile.readline()  # CRLF after the chunk
+            while (line := self.rfile.readline()) not in (b"\r\n", b"\n", b""):  # trailers
+                name, _, value = line.decode("latin-1").partition(":")
+                if name.strip() and name.strip() not in self.headers:
+                    self.headers[name.strip()] = value.strip()
+            return b"".join(chunks)
+        return self.rfile.read(int(self.headers.get("Content-Length") or 0))
+
+    def record(self, **fields):
+        line = json.dumps(fields)
+        with Proxy.lock:
+            if Proxy.log:
+                Proxy.log.write(line + "\n")
+
+    def answer(self, status, reason, headers, body):
+        self.send_response_only(status, reason)
+        has_length = False
+        for k, v in headers:
+            if k.lower() == "content-length" and self.command == "HEAD":
+                has_length = True  # HEAD: keep upstream's length of the body it would have sent
+            elif k.lower() in HOP:
+                continue
+            self.send_header(k, v)
+        if self.command != "HEAD":
+            self.send_header("Content-Length", str(len(body)))
+        elif not has_length:
+            self.send_header("Content-Length", "0")
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+        self.wfile.flush()
+
+    def hang_up(self):
+        self.close_connection = True
+        with contextlib.suppress(OSError):
+            self.request.shutdown(socket.SHUT_RDWR)
+
+    def handle_any(self):
+        start = time.time()
+        body = self.read_body()
+        service, region, action, write, protocol = classify(
+            self.command, self.path, self.headers, body
+        )
+        with Proxy.lock:
+            Proxy.seq += 1
+            seq = Proxy.seq
+            r_err, r_pick, r_drop = Proxy.rng.random(), Proxy.rng.random(), Proxy.rng.random()
+        entry = {
+            "seq": seq,
+            "start": start,
+            "end": None,
+            "service": service,
+            "region": region,
+            "action": action,
+            "write": write,
+            "status": None,
+            "injected": None,
+            "code": None,
+        }
+        o = Proxy.opts
+        if o.latency_ms:
+            time.sleep(o.latency_ms / 1000)
+        if r_err < o.error_rate:
+            choices = ERRORS[protocol]
+            status, code, msg = choices[int(r_pick * len(choices))]
+            headers, payload = error_response(protocol, status, code, msg, f"faultproxy-{seq:08d}")
+            self.answer(
+                status, http.client.responses.get(status, ""), list(headers.items()), payload
+            )
+            entry.update(status=status, injected="error", code=code, end=time.time())
+            return self.record(**entry)
+        fwd = {k: v for k, v in self.headers.items() if k.lower() not in HOP}
+        fwd["Content-Length"] = str(len(body))
+        conn = http.client.HTTPConnection(o.up_host, o.up_port, timeout=300)
+        try:
+            conn.request(self.command, self.path, body=body, headers=fwd)
+            resp = conn.getresponse()
+            rbody = resp.read()
+            rheaders = resp.getheaders()
+        except (OSError, http.client.HTTPException):
+            self.hang_up()
+            entry.update(status=599, end=time.time())
+            return self.record(**entry)
+        finally:
+            conn.close()
+        code = error_code(rheaders, rbody) if resp.status >= 400 else None
+        entry.update(status=resp.status, code=code)
+        if write and r_drop < o.drop_after_rate:
+            self.hang_up()
+            entry.update(injected="dropped", end=time.time())
+            return self.record(**entry)
+        try:
+            self.answer(resp.status, resp.reason, rheaders, rbody)
+        except OSError:
+            self.close_connection = True
+        entry["end"] = time.time()
+        self.record(**entry)
+
+    do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = do_PATCH = do_OPTIONS = handle_any
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    p.add_argument("--upstream", required=True, help="http://127.0.0.1:PORT of moto")
+    p.add_argument("--listen", default="127.0.0.1:0", help="HOST:PORT, port 0 = any free port")
+    p.add_argument("--port-file")
+    p.add_argument("--latency-ms", type=float, default=0.0)
+    p.add_argument("--error-rate", type=float, default=0.0)
+    p.add_argument("--drop-after-rate", type=float, default=0.0)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--log")
+    p.add_argument("--parent-pid", type=int)
+    o = p.parse_args()
+    up = urllib.parse.urlsplit(o.upstream)
+    o.up_host, o.up_port = up.hostname, up.port or 80
+    if o.parent_pid:
+        watch_parent(o.parent_pid)
+    Proxy.opts, Proxy.rng = o, random.Random(o.seed)
+    if o.log:
+        Proxy.log = open(o.log, "a", buffering=1)
+    host, _, port = o.listen.rpartition(":")
+    http.server.ThreadingHTTPServer.request_queue_size = 128
+    server = http.server.ThreadingHTTPServer((host or "127.0.0.1", int(port)), Proxy)
+    server.daemon_threads = True
+    actual = server.server_address[1]
+    if o.port_file:
+        tmp = f"{o.port_file}.tmp{os.getpid()}"
+        with open(tmp, "w") as f:
+            f.write(f"{actual}\n")
+        os.replace(tmp, o.port_file)
+    print(f"LISTENING {actual}", flush=True)
+    with contextlib.suppress(KeyboardInterrupt):
+        server.serve_forever()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
