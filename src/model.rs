@@ -89,6 +89,7 @@ pub enum Encryption {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LifecycleRule {
     pub pos: Pos,
+    pub keys: Keys,
     pub id: String,
     pub enabled: bool,
     pub prefix: Option<String>,

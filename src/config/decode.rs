@@ -467,6 +467,7 @@ fn lifecycle_rule(node: &Node, s: &mut Sink) -> Option<LifecycleRule> {
     };
     Some(LifecycleRule {
         pos: node.pos,
+        keys: f.keys(),
         id,
         enabled: f
             .get("enabled")

@@ -6,6 +6,9 @@ pub mod diag;
 pub mod validate;
 pub mod yaml;
 
+#[cfg(test)]
+mod tests;
+
 use std::path::Path;
 
 pub use diag::{Diagnostic, Diagnostics, Pos};

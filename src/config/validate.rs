@@ -425,30 +425,30 @@ fn lifecycle(b: &Bucket, s: &mut Sink) {
         if let Some(e) = r.expiration_days {
             if e < 1 {
                 s.err(
-                    r.pos,
+                    r.keys.at("expiration_days", r.pos),
                     format!("expiration_days must be at least 1, found {e}"),
                     "use 1 or more days",
                 );
             } else if let Some(t) = last(&r.transitions).filter(|t| e <= *t) {
-                s.err(r.pos, format!("rule `{}` expires objects at day {e}, not after its last transition at day {t}", r.id), format!("set expiration_days above {t}, or drop the transition"));
+                s.err(r.keys.at("expiration_days", r.pos), format!("rule `{}` expires objects at day {e}, not after its last transition at day {t}", r.id), format!("set expiration_days above {t}, or drop the transition"));
             }
         }
         if let Some(e) = r.noncurrent_expiration_days {
             if e < 1 {
                 s.err(
-                    r.pos,
+                    r.keys.at("noncurrent_expiration_days", r.pos),
                     format!("noncurrent_expiration_days must be at least 1, found {e}"),
                     "use 1 or more days",
                 );
             } else if let Some(t) = last(&r.noncurrent_transitions).filter(|t| e <= *t) {
-                s.err(r.pos, format!("rule `{}` expires noncurrent versions at day {e}, not after their last transition at day {t}", r.id), format!("set noncurrent_expiration_days above {t}"));
+                s.err(r.keys.at("noncurrent_expiration_days", r.pos), format!("rule `{}` expires noncurrent versions at day {e}, not after their last transition at day {t}", r.id), format!("set noncurrent_expiration_days above {t}"));
             }
         }
         if let Some(a) = r.abort_incomplete_multipart_days
             && a < 1
         {
             s.err(
-                r.pos,
+                r.keys.at("abort_incomplete_multipart_days", r.pos),
                 format!("abort_incomplete_multipart_days must be at least 1, found {a}"),
                 "use 1 or more days",
             );

@@ -3,6 +3,8 @@
 //! decision it makes is unit-testable with a hand-written `LiveState`.
 
 mod bucket;
+#[cfg(test)]
+mod tests;
 
 use std::fmt;
 

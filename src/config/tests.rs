@@ -1,0 +1,534 @@
+//! One case per validation rule: the shipped lab passes, and each edit below breaks
+//! exactly one rule, reported on the line that the edit touched.
+
+use std::path::Path;
+
+use super::parse_str;
+
+fn shipped() -> String {
+    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("lab.yaml"))
+        .expect("lab.yaml")
+}
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Replaces `from` (which must occur once) in the shipped lab, and checks the result
+/// is rejected with one diagnostic on the line where `to` starts, containing `msg`.
+#[track_caller]
+fn rejects(from: &str, to: &str, msg: &str) {
+    let first_line = to
+        .trim_start_matches('\n')
+        .lines()
+        .next()
+        .unwrap_or(to)
+        .trim()
+        .to_owned();
+    rejects_on(from, to, msg, &first_line);
+}
+
+/// As `rejects`, for rules about a whole section: the error is expected on the first
+/// line containing `anchor`.
+#[track_caller]
+fn rejects_on(from: &str, to: &str, msg: &str, anchor: &str) {
+    let src = shipped();
+    assert_eq!(
+        src.matches(from).count(),
+        1,
+        "fixture `{from}` must occur once in lab.yaml"
+    );
+    let edited = src.replacen(from, to, 1);
+    let line = edited
+        .lines()
+        .position(|l| l.contains(anchor))
+        .map(|i| i + 1)
+        .expect("anchor line");
+    let errs = parse_str("lab.yaml", &edited, root())
+        .expect_err("should be rejected")
+        .items;
+    assert!(
+        errs.iter()
+            .any(|d| d.message.contains(msg) || d.help.contains(msg)),
+        "no `{msg}` in {errs:#?}"
+    );
+    let hit = errs
+        .iter()
+        .find(|d| d.message.contains(msg) || d.help.contains(msg))
+        .unwrap();
+    assert!(
+        hit.pos.line >= line && hit.pos.line <= line + to.matches('\n').count(),
+        "`{msg}` reported on line {}, edit was on line {line}",
+        hit.pos.line
+    );
+}
+
+#[track_caller]
+fn accepts(from: &str, to: &str) {
+    let edited = shipped().replacen(from, to, 1);
+    if let Err(e) = parse_str("lab.yaml", &edited, root()) {
+        panic!("should be accepted:\n{e}");
+    }
+}
+
+#[test]
+fn shipped_lab_is_valid() {
+    parse_str("lab.yaml", &shipped(), root()).unwrap();
+}
+
+#[test]
+fn lab_name() {
+    accepts("lab: photo-lab", "lab: a2-b");
+    rejects("lab: photo-lab", "lab: Photo", "lab name");
+    rejects("lab: photo-lab", "lab: abcdefghijklmnopqrstu", "lab name");
+    rejects("lab: photo-lab", "lab: -lab", "lab name");
+}
+
+#[test]
+fn region() {
+    parse_str("lab.yaml", "lab: x\nregion: us-west-2\n", root()).unwrap();
+    rejects("region: us-east-1", "region: us-east-9", "unknown region");
+}
+
+#[test]
+fn tags() {
+    rejects(
+        "tags: { course: cloud-101 }",
+        "tags: { aws:course: x }",
+        "reserved prefix",
+    );
+    rejects(
+        "tags: { course: cloud-101 }",
+        "tags: { labctl:x: y }",
+        "labctl:",
+    );
+    rejects(
+        "tags: { course: cloud-101 }",
+        &format!("tags: {{ {}: x }}", "k".repeat(129)),
+        "1-128",
+    );
+    rejects(
+        "tags: { course: cloud-101 }",
+        &format!("tags: {{ course: {} }}", "v".repeat(257)),
+        "256",
+    );
+    rejects(
+        "tags: { course: cloud-101 }",
+        "tags: { course: \"a<b\" }",
+        "characters",
+    );
+    let many: Vec<String> = (0..50).map(|i| format!("k{i}: v")).collect();
+    rejects(
+        "tags: { course: cloud-101 }",
+        &format!("tags: {{ {} }}", many.join(", ")),
+        "AWS allows 50",
+    );
+}
+
+#[test]
+fn bucket_names() {
+    accepts(
+        "name: ${lab}-source-${account_id}",
+        "name: ${lab}-src-${region}",
+    );
+    rejects(
+        "name: ${lab}-source-${account_id}",
+        "name: ${lab}_Source",
+        "bucket name",
+    );
+    rejects("name: ${lab}-source-${account_id}", "name: ab", "3-63");
+    rejects(
+        "name: ${lab}-source-${account_id}",
+        "name: xn--${lab}",
+        "xn--",
+    );
+    rejects(
+        "name: ${lab}-source-${account_id}",
+        "name: ${lab}-s3alias",
+        "-s3alias",
+    );
+    rejects(
+        "name: ${lab}-source-${account_id}",
+        "name: 192.168.1.1",
+        "IP address",
+    );
+    rejects(
+        "name: ${lab}-source-${account_id}",
+        "name: ${lab}.source",
+        "dot",
+    );
+    rejects(
+        "name: ${lab}-source-${account_id}",
+        "name: ${nope}-x",
+        "unknown placeholder",
+    );
+    rejects(
+        "name: ${lab}-source-${account_id}",
+        "name: ${lab}-backup-${account_id}",
+        "both resolve",
+    );
+    rejects_on(
+        "    tags: { purpose: uploads }",
+        "    tags: { purpose: uploads }\n    block_public_access: false",
+        "allow_public",
+        "block_public_access",
+    );
+}
+
+#[test]
+fn bucket_shape() {
+    rejects(
+        "    versioning: true\n    lifecycle:\n      - id: tiering",
+        "    versioning: maybe\n    lifecycle:\n      - id: tiering",
+        "true or false",
+    );
+    rejects(
+        "    versioning: true\n    lifecycle:\n      - id: tiering",
+        "    versionin: true\n    lifecycle:\n      - id: tiering",
+        "did you mean `versioning`",
+    );
+    rejects(
+        "    tags: { purpose: uploads }",
+        "    tags: { purpose: uploads }\n    encryption: aes",
+        "unknown encryption",
+    );
+}
+
+#[test]
+fn lifecycle_rules() {
+    accepts(
+        "{ days: 30, storage_class: STANDARD_IA }",
+        "{ days: 31, storage_class: STANDARD_IA }",
+    );
+    rejects(
+        "{ days: 30, storage_class: STANDARD_IA }",
+        "{ days: 29, storage_class: STANDARD_IA }",
+        "at least 30",
+    );
+    rejects(
+        "{ days: 90, storage_class: GLACIER_IR }",
+        "{ days: 90, storage_class: GLACIER_FLEXIBLE_RETRIEVAL }",
+        "`GLACIER`",
+    );
+    rejects(
+        "{ days: 90, storage_class: GLACIER_IR }",
+        "{ days: 90, storage_class: STANDARD_IA }",
+        "twice",
+    );
+    rejects(
+        "{ days: 90, storage_class: GLACIER_IR }",
+        "{ days: 50, storage_class: GLACIER_IR }",
+        "30 days in STANDARD_IA",
+    );
+    rejects(
+        "{ days: 90, storage_class: GLACIER_IR }",
+        "{ days: 20, storage_class: GLACIER_IR }",
+        "not after",
+    );
+    rejects(
+        "        expiration_days: 365",
+        "        expiration_days: 60",
+        "not after its last transition",
+    );
+    rejects(
+        "        noncurrent_expiration_days: 30\n    tags",
+        "        noncurrent_expiration_days: 0\n    tags",
+        "at least 1",
+    );
+    rejects(
+        "      - id: old-versions\n",
+        "      - id: old-versions\n        expiration_days: 5\n      - id: old-versions\n",
+        "used twice",
+    );
+    rejects(
+        "      - id: old-versions\n        noncurrent_expiration_days: 30\n        abort_incomplete_multipart_days: 7",
+        "      - id: old-versions",
+        "does nothing",
+    );
+    rejects(
+        "        abort_incomplete_multipart_days: 7",
+        "        abort_incomplete_multipart_days: seven",
+        "whole number",
+    );
+}
+
+#[test]
+fn role_rules() {
+    rejects(
+        "  name: ${lab}-lambda",
+        "  name: ${lab} lambda",
+        "role name",
+    );
+    rejects(
+        "  trust: [lambda.amazonaws.com]",
+        "  trust: [lambda.amazonaws.con]",
+        "service principal",
+    );
+    rejects(
+        "  managed_policies: [arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]",
+        "  managed_policies: [AWSLambdaBasicExecutionRole]",
+        "policy ARN",
+    );
+    rejects("    s3-access:", "    s3 access:", "inline policy name");
+    rejects(
+        "{ effect: Allow, actions: [s3:ListBucket]",
+        "{ effect: Permit, actions: [s3:ListBucket]",
+        "neither Allow nor Deny",
+    );
+    rejects(
+        "actions: [s3:ListBucket]",
+        "actions: [ListBucket]",
+        "service:Action",
+    );
+    rejects(
+        "resources: [\"${buckets.source.arn}\"]",
+        "resources: [\"${buckets.nope.arn}\"]",
+        "not declared",
+    );
+    rejects(
+        "resources: [\"${buckets.source.arn}\"]",
+        "resources: [\"my-bucket\"]",
+        "not an ARN",
+    );
+    let big: Vec<String> = (0..400)
+        .map(|i| format!("\"arn:aws:s3:::bucket-number-{i}/*\""))
+        .collect();
+    rejects_on(
+        "resources: [\"${buckets.source.arn}\"]",
+        &format!("resources: [{}]", big.join(", ")),
+        "10,240",
+        "    s3-access:",
+    );
+    rejects(
+        "role:\n  name: ${lab}-lambda",
+        "role:\n  existing: LabRole\n  name: ${lab}-lambda",
+        "cannot be combined",
+    );
+}
+
+#[test]
+fn layer_rules() {
+    rejects(
+        "    runtimes: [python3.12]\n    architecture: x86_64\n\nfunctions",
+        "    runtimes: [python3.99]\n    architecture: x86_64\n\nfunctions",
+        "unknown runtime",
+    );
+    rejects(
+        "    requirements: [Pillow==11.1.0]",
+        "    requirements: [\"--index-url=x\"]",
+        "package specification",
+    );
+    rejects(
+        "    requirements: [Pillow==11.1.0]",
+        "    zip: nowhere.zip",
+        "layer zip",
+    );
+    rejects(
+        "    architecture: x86_64\n\nfunctions",
+        "    architecture: aarch64\n\nfunctions",
+        "`arm64`",
+    );
+}
+
+#[test]
+fn function_rules() {
+    rejects(
+        "    timeout: 60\n    memory: 256",
+        "    timeout: 0\n    memory: 256",
+        "1-900",
+    );
+    rejects("    memory: 256", "    memory: 64", "128-10240");
+    rejects(
+        "    handler: app.handler\n    runtime: python3.12\n    architecture: x86_64\n    timeout: 60\n    memory: 256",
+        "    handler: app.nothere\n    runtime: python3.12\n    architecture: x86_64\n    timeout: 60\n    memory: 256",
+        "defines no function",
+    );
+    rejects(
+        "    code: lambdas/backup",
+        "    code: lambdas/nothere",
+        "does not exist",
+    );
+    rejects(
+        "    handler: app.handler\n    runtime: python3.12\n    architecture: x86_64\n    timeout: 60\n    memory: 256",
+        "    handler: apphandler\n    runtime: python3.12\n    architecture: x86_64\n    timeout: 60\n    memory: 256",
+        "module.function",
+    );
+    rejects(
+        "    runtime: python3.12\n    architecture: x86_64\n    layers",
+        "    runtime: python3.9\n    architecture: x86_64\n    layers",
+        "deprecated",
+    );
+    rejects(
+        "    environment: { DEST_BUCKET: \"${buckets.backup.name}\" }",
+        "    environment: { AWS_REGION: x }",
+        "reserved",
+    );
+    rejects(
+        "    environment: { DEST_BUCKET: \"${buckets.backup.name}\" }",
+        "    environment: { 1BAD: x }",
+        "not valid",
+    );
+    rejects(
+        "    environment: { DEST_BUCKET: \"${buckets.backup.name}\" }",
+        &format!("    environment: {{ BIG: {} }}", "x".repeat(4100)),
+        "4 KB",
+    );
+    rejects(
+        "    layers: [pillow]",
+        "    layers: [pilow]",
+        "did you mean `pillow`",
+    );
+    rejects(
+        "    layers: [pillow]",
+        "    layers: [pillow, pillow, pillow, pillow, pillow, pillow]",
+        "allows 5",
+    );
+    rejects_on(
+        "    runtime: python3.12\n    architecture: x86_64\n    layers",
+        "    runtime: python3.13\n    architecture: x86_64\n    layers",
+        "layer `pillow` is built for python3.12",
+        "layers: [pillow]",
+    );
+    rejects_on(
+        "    runtime: python3.12\n    architecture: x86_64\n    layers",
+        "    runtime: python3.12\n    architecture: arm64\n    layers",
+        "built for x86_64",
+        "layers: [pillow]",
+    );
+    rejects(
+        "  compress:\n",
+        &format!("  {}:\n", "c".repeat(60)),
+        "function name",
+    );
+}
+
+#[test]
+fn trigger_rules() {
+    rejects(
+        "      - { bucket: source, events: [\"s3:ObjectCreated:*\"] }",
+        "      - { bucket: sourse, events: [\"s3:ObjectCreated:*\"] }",
+        "did you mean `source`",
+    );
+    rejects(
+        "      - { bucket: source, events: [\"s3:ObjectCreated:*\"] }",
+        "      - { bucket: source, events: [\"s3:ObjectCreated\"] }",
+        "unknown S3 event",
+    );
+    // Both functions directly on the same bucket with overlapping filters.
+    rejects(
+        ", suffix: [.jpg, .jpeg], via: eventbridge }",
+        ", suffix: [.jpg, .jpeg] }",
+        "via: eventbridge",
+    );
+    accepts(
+        "      - { bucket: source, events: [\"s3:ObjectCreated:*\"] }",
+        "      - { bucket: source, events: [\"s3:ObjectCreated:*\"], prefix: uploads/ }",
+    );
+    rejects(
+        "      - { bucket: source, events: [\"s3:ObjectCreated:*\"] }",
+        "      - { bucket: backup, events: [\"s3:ObjectCreated:*\"] }",
+        "triggers it",
+    );
+    rejects(
+        ", suffix: [.jpg, .jpeg], via: eventbridge }",
+        ", suffix: [\"*.jpg\"], via: eventbridge }",
+        "literal",
+    );
+    rejects(
+        ", suffix: [.jpg, .jpeg], via: eventbridge }",
+        ", suffix: [.jpg], via: sqs }",
+        "unknown trigger route",
+    );
+}
+
+#[test]
+fn network_rules() {
+    rejects(
+        "{ cidr: 172.31.96.0/24, az: us-east-1a }",
+        "{ cidr: 10.0.0.0/24, az: us-east-1a }",
+        "outside the default VPC",
+    );
+    rejects(
+        "{ cidr: 172.31.96.0/24, az: us-east-1a }",
+        "{ cidr: 172.31.96.0/29, az: us-east-1a }",
+        "/16 to /28",
+    );
+    rejects(
+        "{ cidr: 172.31.96.0/24, az: us-east-1a }",
+        "{ cidr: 172.31.96.5/24, az: us-east-1a }",
+        "host bits",
+    );
+    rejects(
+        "{ cidr: 172.31.97.0/24, az: us-east-1b }",
+        "{ cidr: 172.31.96.0/23, az: us-east-1b }",
+        "overlaps",
+    );
+    rejects(
+        "{ cidr: 172.31.96.0/24, az: us-east-1a }",
+        "{ cidr: 172.31.96.0/24, az: eu-west-1a }",
+        "availability zone",
+    );
+    accepts(
+        "{ cidr: 172.31.96.0/24, az: us-east-1a }",
+        "{ cidr: 172.31.96.0/24, az: use1-az1 }",
+    );
+    rejects(
+        "      description: SSH into lab machines",
+        "      description: \"SSH into lab machines ünïcode\"",
+        "description",
+    );
+    rejects(
+        "{ protocol: tcp, port: 22, cidr: 203.0.113.0/24 }",
+        "{ protocol: tcp, port: 22, cidr: 0.0.0.0/0 }",
+        "whole internet",
+    );
+    accepts(
+        "{ protocol: tcp, port: 22, cidr: 203.0.113.0/24 }",
+        "{ protocol: tcp, port: 22, cidr: 0.0.0.0/0, allow_world: true }",
+    );
+    rejects(
+        "{ protocol: tcp, port: 22, cidr: 203.0.113.0/24 }",
+        "{ protocol: tcp, port: 22, cidr: \"::/0\" }",
+        "whole internet",
+    );
+    rejects(
+        "{ protocol: tcp, port: 22, cidr: 203.0.113.0/24 }",
+        "{ protocol: sctp, port: 22, cidr: 203.0.113.0/24 }",
+        "unknown protocol",
+    );
+    rejects(
+        "{ protocol: tcp, port: 22, cidr: 203.0.113.0/24 }",
+        "{ protocol: tcp, port: 70000, cidr: 203.0.113.0/24 }",
+        "out of range",
+    );
+    rejects("ports: 60000-61000", "ports: 61000-60000", "backwards");
+    rejects(
+        "{ protocol: tcp, port: 22, cidr: 203.0.113.0/24 }",
+        "{ protocol: tcp, port: 22, group: nope }",
+        "not declared",
+    );
+    rejects(
+        "{ protocol: tcp, port: 22, cidr: 203.0.113.0/24 }",
+        "{ protocol: tcp, cidr: 203.0.113.0/24 }",
+        "needs `port`",
+    );
+    rejects("  vpc: default", "  vpc: vpc-123", "not supported");
+    rejects("    ssh:\n", "    sg-ssh:\n", "security group name");
+}
+
+#[test]
+fn yaml_shape() {
+    rejects(
+        "region: us-east-1",
+        "region: us-east-1\nregion: us-west-2",
+        "duplicate key",
+    );
+    rejects(
+        "region: us-east-1",
+        "regoin: us-east-1",
+        "did you mean `region`",
+    );
+    // The parser notices an unclosed list where the next key starts.
+    rejects_on("region: us-east-1", "region: [us-east-1", "syntax", "tags:");
+    rejects("region: us-east-1", "region: *anchor", "");
+}
