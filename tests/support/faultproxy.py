@@ -411,11 +411,14 @@ class Proxy(http.server.BaseHTTPRequestHandler):
             choices = ERRORS[protocol]
             status, code, msg = choices[int(r_pick * len(choices))]
             headers, payload = error_response(protocol, status, code, msg, f"faultproxy-{seq:08d}")
+            # Logged before answering: a client that exits on the answer must find
+            # its call in the log.
+            entry.update(status=status, injected="error", code=code, end=time.time())
+            self.record(**entry)
             self.answer(
                 status, http.client.responses.get(status, ""), list(headers.items()), payload
             )
-            entry.update(status=status, injected="error", code=code, end=time.time())
-            return self.record(**entry)
+            return None
         fwd = {k: v for k, v in self.headers.items() if k.lower() not in HOP}
         fwd["Content-Length"] = str(len(body))
         conn = http.client.HTTPConnection(o.up_host, o.up_port, timeout=300)
@@ -436,12 +439,12 @@ class Proxy(http.server.BaseHTTPRequestHandler):
             self.hang_up()
             entry.update(injected="dropped", end=time.time())
             return self.record(**entry)
+        entry["end"] = time.time()
+        self.record(**entry)
         try:
             self.answer(resp.status, resp.reason, rheaders, rbody)
         except OSError:
             self.close_connection = True
-        entry["end"] = time.time()
-        self.record(**entry)
 
     do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = do_PATCH = do_OPTIONS = handle_any
 
