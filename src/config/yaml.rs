@@ -10,6 +10,8 @@ use saphyr_parser::{Event, Parser, ScalarStyle, Span};
 
 use super::diag::{Diagnostic, Pos};
 
+const MAX_DEPTH: usize = 32;
+
 #[derive(Debug, Clone)]
 pub struct Node {
     pub pos: Pos,
@@ -171,8 +173,14 @@ impl Builder {
                 };
                 self.push(node)?;
             }
-            Event::SequenceStart(..) => self.stack.push(Frame::Seq(pos(&span), Vec::new())),
-            Event::MappingStart(..) => self.stack.push(Frame::Map(pos(&span), Vec::new(), None)),
+            Event::SequenceStart(..) => {
+                self.deeper(&span)?;
+                self.stack.push(Frame::Seq(pos(&span), Vec::new()));
+            }
+            Event::MappingStart(..) => {
+                self.deeper(&span)?;
+                self.stack.push(Frame::Map(pos(&span), Vec::new(), None));
+            }
             Event::SequenceEnd | Event::MappingEnd => {
                 let node = match self.stack.pop() {
                     Some(Frame::Seq(p, items)) => Node {
@@ -188,6 +196,19 @@ impl Builder {
                 self.push(node)?;
             }
             Event::StreamStart | Event::StreamEnd | Event::DocumentEnd | Event::Nothing => {}
+        }
+        Ok(())
+    }
+
+    /// A lab file is a few levels deep; a limit keeps hostile input from exhausting the
+    /// stack of the recursive passes that follow.
+    fn deeper(&self, span: &Span) -> Result<(), Diagnostic> {
+        if self.stack.len() >= MAX_DEPTH {
+            return Err(Diagnostic::new(
+                pos(span),
+                format!("the YAML is nested more than {MAX_DEPTH} levels deep"),
+                "a lab file needs a handful of levels: check for runaway brackets",
+            ));
         }
         Ok(())
     }
@@ -260,6 +281,18 @@ mod tests {
     fn empty_document_is_none() {
         assert!(parse("").unwrap().is_none());
         assert!(parse("# only a comment\n").unwrap().is_none());
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_not_a_crash() {
+        for depth in [40, 100_000] {
+            let deep = format!("lab: {}{}", "[".repeat(depth), "]".repeat(depth));
+            let errs = parse(&deep).unwrap_err();
+            assert!(
+                errs[0].message.contains("nested") || errs[0].message.contains("recursion limit"),
+                "{errs:?}"
+            );
+        }
     }
 
     #[test]
