@@ -532,3 +532,53 @@ fn yaml_shape() {
     rejects_on("region: us-east-1", "region: [us-east-1", "syntax", "tags:");
     rejects("region: us-east-1", "region: *anchor", "");
 }
+
+/// Mutations of the shipped lab (deleted, duplicated and replaced spans of YAML-ish
+/// characters) must give a lab or diagnostics, never a panic, and every diagnostic
+/// must point inside the file.
+#[test]
+fn mutated_labs_never_panic() {
+    let src = shipped();
+    let alphabet: Vec<char> = "abz019 :-[]{},\n\t'\"#&*!|>%@`$\\/.~ü".chars().collect();
+    let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = move |n: usize| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        (seed % n.max(1) as u64) as usize
+    };
+    for _ in 0..2000 {
+        let mut chars: Vec<char> = src.chars().collect();
+        for _ in 0..1 + next(4) {
+            let at = next(chars.len());
+            let len = next(12).min(chars.len() - at);
+            match next(3) {
+                0 => {
+                    chars.drain(at..at + len);
+                }
+                1 => {
+                    let copy: Vec<char> = chars[at..at + len].to_vec();
+                    chars.splice(at..at, copy);
+                }
+                _ => {
+                    let repl: Vec<char> =
+                        (0..len).map(|_| alphabet[next(alphabet.len())]).collect();
+                    chars.splice(at..at + len, repl);
+                }
+            }
+        }
+        let text: String = chars.into_iter().collect();
+        let lines = text.lines().count().max(1) + 1;
+        if let Err(d) = parse_str("lab.yaml", &text, root()) {
+            assert!(!d.items.is_empty());
+            for item in &d.items {
+                assert!(
+                    item.pos.line >= 1 && item.pos.line <= lines,
+                    "line {} outside the file:\n{text}\n{d}",
+                    item.pos.line
+                );
+                assert!(!item.help.is_empty(), "no help for {}", item.message);
+            }
+        }
+    }
+}
