@@ -1,0 +1,176 @@
+//! IAM rules: role and policy names, trust principals, statements and size quotas.
+
+use crate::config::diag::Sink;
+use crate::model::*;
+use crate::template::Vars;
+
+fn iam_name_ok(n: &str, max: usize) -> bool {
+    !n.is_empty()
+        && n.len() <= max
+        && n.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "+=,.@_-".contains(c))
+}
+
+pub(super) fn role(role: &Role, vars: &Vars, s: &mut Sink) {
+    let r = match role {
+        Role::Existing { pos, name } => {
+            if !iam_name_ok(name, 64) {
+                s.err(
+                    *pos,
+                    format!("role name `{name}` is not a valid IAM role name"),
+                    "IAM role names are 1-64 characters of A-Z a-z 0-9 and + = , . @ _ -",
+                );
+            }
+            return;
+        }
+        Role::Managed(r) => r,
+    };
+    let at = |k: &str| r.keys.at(k, r.pos);
+    match vars.expand(&r.name, false) {
+        Err(e) => s.err(
+            at("name"),
+            e,
+            "role names may use ${lab}, ${account_id} and ${region}",
+        ),
+        Ok(n) if !iam_name_ok(&n, 64) => s.err(
+            at("name"),
+            format!("role name `{n}` is not a valid IAM role name"),
+            "IAM role names are 1-64 characters of A-Z a-z 0-9 and + = , . @ _ -",
+        ),
+        Ok(_) => {}
+    }
+    if r.trust.is_empty() {
+        s.err(
+            at("trust"),
+            "the role trusts no service",
+            "add `trust: [lambda.amazonaws.com]`",
+        );
+    }
+    for t in &r.trust {
+        let host = t.strip_suffix(".amazonaws.com");
+        if !host.is_some_and(|h| {
+            !h.is_empty()
+                && h.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
+        }) {
+            s.err(
+                at("trust"),
+                format!("trusted principal `{t}` is not an AWS service principal"),
+                "write service principals such as `lambda.amazonaws.com`",
+            );
+        }
+    }
+    if r.managed_policies.len() > 10 {
+        s.err(
+            at("managed_policies"),
+            format!(
+                "{} managed policies; IAM attaches at most 10 per role by default",
+                r.managed_policies.len()
+            ),
+            "merge policies or move statements into `policies`",
+        );
+    }
+    for arn in &r.managed_policies {
+        let ok = arn
+            .strip_prefix("arn:aws:iam::")
+            .and_then(|rest| rest.split_once(":policy/"))
+            .is_some_and(|(acct, name)| {
+                (acct == "aws" || (acct.len() == 12 && acct.bytes().all(|b| b.is_ascii_digit())))
+                    && !name.is_empty()
+            });
+        if !ok {
+            s.err(at("managed_policies"), format!("managed policy `{arn}` is not a policy ARN"), "write the full ARN, e.g. `arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole`");
+        }
+    }
+    let mut total = 0;
+    for (name, stmts) in &r.policies {
+        if !iam_name_ok(name, 128) {
+            s.err(
+                at("policies"),
+                format!("inline policy name `{name}` is not valid"),
+                "use 1-128 characters of A-Z a-z 0-9 and + = , . @ _ -",
+            );
+        }
+        if stmts.is_empty() {
+            s.err(
+                at("policies"),
+                format!("inline policy `{name}` has no statements"),
+                "add statements or remove the policy",
+            );
+        }
+        for st in stmts {
+            statement(st, vars, s);
+        }
+        if let Ok(doc) = crate::policy::document(stmts, vars) {
+            total += doc.len();
+        }
+    }
+    if total > 10_240 {
+        s.err(
+            at("policies"),
+            format!("inline policies total {total} characters; IAM allows 10,240 per role"),
+            "shorten the policies (wildcards, fewer resources) or use a managed policy",
+        );
+    }
+    let trust_len = crate::policy::trust_document(&r.trust).len();
+    if trust_len > 2048 {
+        s.err(
+            r.pos,
+            format!("trust policy is {trust_len} characters; IAM allows 2,048"),
+            "trust fewer principals",
+        );
+    }
+}
+
+fn statement(st: &Statement, vars: &Vars, s: &mut Sink) {
+    if st.effect != "Allow" && st.effect != "Deny" {
+        s.err(
+            st.pos,
+            format!("effect `{}` is neither Allow nor Deny", st.effect),
+            "write `effect: Allow` or `effect: Deny`",
+        );
+    }
+    if st.actions.is_empty() {
+        s.err(
+            st.pos,
+            "a statement with no actions",
+            "list actions such as `s3:GetObject`",
+        );
+    }
+    for a in &st.actions {
+        let ok = a == "*"
+            || a.split_once(':').is_some_and(|(svc, act)| {
+                !svc.is_empty()
+                    && svc.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                    && !act.is_empty()
+                    && act
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '*' || c == '?')
+            });
+        if !ok {
+            s.err(
+                st.pos,
+                format!("action `{a}` is not `service:Action`"),
+                "prefix each action with its service, e.g. `s3:GetObject`",
+            );
+        }
+    }
+    if st.resources.is_empty() {
+        s.err(
+            st.pos,
+            "a statement with no resources",
+            "list ARNs, e.g. `${buckets.source.arn}/*`",
+        );
+    }
+    for r in &st.resources {
+        match vars.expand(r, true) {
+            Err(e) => s.err(st.pos, e, "fix the placeholder"),
+            Ok(x) if x != "*" && !x.starts_with("arn:") => s.err(
+                st.pos,
+                format!("resource `{x}` is not an ARN"),
+                "write an ARN (`arn:aws:...`), `${buckets.NAME.arn}` or `*`",
+            ),
+            Ok(_) => {}
+        }
+    }
+}
