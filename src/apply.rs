@@ -9,6 +9,7 @@ use tokio::task::JoinSet;
 
 use crate::aws::Clients;
 use crate::aws::error::{AwsError, Class};
+use crate::aws::lambda::Outputs;
 use crate::plan::{Plan, Work};
 
 #[derive(Debug, Clone, Copy)]
@@ -57,11 +58,13 @@ pub enum Event<'a> {
 
 pub async fn run(
     clients: &Clients,
+    lab: &str,
     plan: &Plan,
     opts: Options,
     mut on_event: impl FnMut(Event<'_>),
 ) -> Report {
     let n = plan.actions.len();
+    let outputs = Outputs::default();
     let t0 = Instant::now();
     let mut outcomes: Vec<Option<Outcome>> = vec![None; n];
     let mut timings: Vec<Option<Timing>> = vec![None; n];
@@ -117,7 +120,9 @@ pub async fn run(
                 on_event(Event::Started(i));
                 let c = clients.clone();
                 let work = plan.actions[i].work.clone();
-                running.spawn(async move { (i, execute(&c, &work, opts).await) });
+                let outputs = outputs.clone();
+                let lab = lab.to_owned();
+                running.spawn(async move { (i, execute(&c, &lab, &work, opts, &outputs).await) });
             }
         }
         if running.is_empty() {
@@ -160,10 +165,30 @@ pub async fn run(
     }
 }
 
-async fn execute(c: &Clients, work: &Work, opts: Options) -> Result<(), AwsError> {
+async fn execute(
+    c: &Clients,
+    lab: &str,
+    work: &Work,
+    opts: Options,
+    outputs: &Outputs,
+) -> Result<(), AwsError> {
+    use crate::aws::{events, iam, lambda, s3};
     match work {
-        Work::Bucket { name, steps } => {
-            crate::aws::s3::execute(c, name, steps, opts.empty_buckets).await
+        Work::Bucket { name, steps } => s3::execute(c, name, steps, opts.empty_buckets).await,
+        Work::Role { name, steps } => iam::execute(c, lab, name, steps).await,
+        Work::Layer { name, steps } => {
+            for step in steps {
+                lambda::execute_layer(c, lab, name, step, outputs).await?;
+            }
+            Ok(())
         }
+        Work::Function { name, steps } => {
+            lambda::execute_function(c, lab, name, steps, outputs).await
+        }
+        Work::Permissions { function, steps } => {
+            lambda::execute_permissions(c, function, steps).await
+        }
+        Work::Notification { bucket, config } => s3::put_notification(c, bucket, config).await,
+        Work::Rule { name, step } => events::execute(c, name, step).await,
     }
 }

@@ -12,7 +12,7 @@ use crate::apply::{self, Event};
 use crate::aws::{self, ConnectOptions};
 use crate::config;
 use crate::live;
-use crate::model::Lab;
+use crate::model::{Lab, Role};
 use crate::plan::{self, Plan};
 use crate::render::{self, human, json};
 use crate::template::Vars;
@@ -146,7 +146,16 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Apply(a) => {
             let ctx = connect(&cli, &lab).await?;
-            let p = make_plan(&ctx, &lab, plan::Options { adopt: a.adopt }, false).await?;
+            let p = make_plan(
+                &ctx,
+                &lab,
+                plan::Options {
+                    adopt: a.adopt,
+                    ..Default::default()
+                },
+                false,
+            )
+            .await?;
             execute(
                 &ctx,
                 &p,
@@ -162,7 +171,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Destroy(a) => {
             let ctx = connect(&cli, &lab).await?;
-            let p = make_plan(&ctx, &lab.emptied(), plan::Options::default(), true).await?;
+            let p = make_plan(&ctx, &lab, plan::Options::default(), true).await?;
             execute(
                 &ctx,
                 &p,
@@ -182,6 +191,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
 struct Ctx {
     clients: aws::Clients,
     identity: aws::Identity,
+    lab: String,
 }
 
 async fn connect(cli: &Cli, lab: &Lab) -> Result<Ctx> {
@@ -196,13 +206,21 @@ async fn connect(cli: &Cli, lab: &Lab) -> Result<Ctx> {
         .map_err(aws::error::explain_auth)?;
     let identity = aws::identity(&clients).await?;
     tracing::info!(account = %identity.account_id, arn = %identity.arn, "connected");
-    Ok(Ctx { clients, identity })
+    Ok(Ctx {
+        clients,
+        identity,
+        lab: lab.name.clone(),
+    })
 }
 
-/// `destroying` plans against an emptied lab but still reads the declared names, so the
-/// lab's buckets are found even if their tags were lost.
-async fn make_plan(ctx: &Ctx, lab: &Lab, opts: plan::Options, destroying: bool) -> Result<Plan> {
-    let _ = destroying;
+/// Reads live state for the declared lab and plans towards it, or, when `destroying`,
+/// towards an emptied lab (still reading the declared names, so everything is found).
+async fn make_plan(
+    ctx: &Ctx,
+    lab: &Lab,
+    mut opts: plan::Options,
+    destroying: bool,
+) -> Result<Plan> {
     let mut vars = Vars {
         lab: lab.name.clone(),
         account_id: ctx.identity.account_id.clone(),
@@ -211,11 +229,54 @@ async fn make_plan(ctx: &Ctx, lab: &Lab, opts: plan::Options, destroying: bool) 
     };
     let names = plan::bucket_names(lab, &vars);
     vars.buckets = names.iter().cloned().collect();
-    let declared: Vec<String> = names.into_iter().map(|(_, n)| n).collect();
-    let live = live::read(&ctx.clients, &ctx.identity, &lab.name, &declared)
-        .await
-        .context("reading the lab's live state")?;
-    Ok(plan::diff(lab, &vars, &live, opts))
+    let role = match &lab.role {
+        Some(Role::Managed(r)) => Some((
+            vars.expand(&r.name, false)
+                .unwrap_or_else(|_| r.name.clone()),
+            false,
+        )),
+        Some(Role::Existing { name, .. }) => Some((name.clone(), true)),
+        None => None,
+    };
+    let want = live::Wanted {
+        lab: lab.name.clone(),
+        buckets: names.iter().map(|(_, n)| n.clone()).collect(),
+        role,
+        functions: lab.functions.keys().map(|f| lab.physical(f)).collect(),
+        layers: lab.layers.keys().map(|l| lab.physical(l)).collect(),
+    };
+    opts.learner_lab = ctx.identity.is_learner_lab();
+    if opts.learner_lab
+        && !destroying
+        && !["us-east-1", "us-west-2"].contains(&ctx.clients.region.as_str())
+    {
+        anyhow::bail!(
+            "this is an AWS Academy Learner Lab session, which only allows us-east-1 and us-west-2, not {}\n  help: set `region: us-east-1` in lab.yaml (or pass --region)",
+            ctx.clients.region
+        );
+    }
+    let (art, live) = tokio::join!(
+        async {
+            if destroying {
+                Ok(plan::Artifacts::default())
+            } else {
+                crate::package::artifacts(lab)
+            }
+        },
+        live::read(&ctx.clients, &ctx.identity, &want),
+    );
+    let art = art?;
+    let live = live.context("reading the lab's live state")?;
+    let target = if destroying {
+        lab.emptied()
+    } else {
+        lab.clone()
+    };
+    let mut p = plan::diff(&target, &vars, &live, opts, &art);
+    if opts.learner_lab {
+        p.warnings.push("AWS Academy Learner Lab session detected: IAM roles cannot be created here; use `role: { existing: LabRole }`".into());
+    }
+    Ok(p)
 }
 
 fn print_errors(p: &Plan) {
@@ -258,7 +319,7 @@ async fn execute(
     if !auto_approve && !confirm(verb)? {
         return Ok(ExitCode::from(1));
     }
-    let report = apply::run(&ctx.clients, p, opts, |ev| {
+    let report = apply::run(&ctx.clients, &ctx.lab, p, opts, |ev| {
         if as_json {
             return;
         }

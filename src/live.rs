@@ -12,6 +12,111 @@ use crate::model::{OWNER_TAG, Tags};
 pub struct LiveState {
     /// Declared bucket names and every bucket the lab owns, by physical name.
     pub buckets: BTreeMap<String, BucketPresence>,
+    /// The declared role (by name, whoever owns it) and every role tagged as the lab's.
+    pub roles: BTreeMap<String, LiveRole>,
+    /// For `role: { existing: NAME }`: its ARN, or why it could not be read.
+    pub existing_role: Option<Result<String, String>>,
+    /// Declared functions and every function tagged as the lab's, by physical name.
+    pub functions: BTreeMap<String, LiveFunction>,
+    /// Versions of the lab's layers (by layer name) that labctl published.
+    pub layers: BTreeMap<String, Vec<LiveLayerVersion>>,
+    /// Notification configuration of each lab bucket that exists.
+    pub notifications: BTreeMap<String, LiveNotification>,
+    /// EventBridge rules tagged as the lab's, by name.
+    pub rules: BTreeMap<String, LiveRule>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveRole {
+    pub name: String,
+    pub arn: String,
+    pub tags: Tags,
+    /// Decoded JSON (IAM returns documents URL-encoded).
+    pub trust: String,
+    /// Inline policies: name -> decoded JSON document.
+    pub inline: BTreeMap<String, String>,
+    /// ARNs of attached managed policies.
+    pub attached: Vec<String>,
+}
+
+impl LiveRole {
+    pub fn owner(&self) -> Option<&str> {
+        self.tags.get(OWNER_TAG).map(String::as_str)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveFunction {
+    pub name: String,
+    pub arn: String,
+    pub runtime: String,
+    pub handler: String,
+    pub role: String,
+    pub timeout: i32,
+    pub memory: i32,
+    pub environment: BTreeMap<String, String>,
+    /// Layer version ARNs, in order.
+    pub layers: Vec<String>,
+    pub architecture: String,
+    pub code_sha256: String,
+    pub tags: Tags,
+    /// Resource policy statements by Sid.
+    pub permissions: BTreeMap<String, LivePermission>,
+}
+
+impl LiveFunction {
+    pub fn owner(&self) -> Option<&str> {
+        self.tags.get(OWNER_TAG).map(String::as_str)
+    }
+}
+
+/// One statement of a function's resource policy, reduced to what labctl writes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LivePermission {
+    pub principal: String,
+    pub source_arn: Option<String>,
+    pub source_account: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveLayerVersion {
+    pub version: i64,
+    pub arn: String,
+    pub description: String,
+}
+
+/// A bucket's notification configuration, as S3 holds it (written as a whole).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LiveNotification {
+    pub entries: Vec<NotificationEntry>,
+    pub eventbridge: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Destination {
+    Lambda,
+    Queue,
+    Topic,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct NotificationEntry {
+    pub id: String,
+    pub destination: Destination,
+    pub arn: String,
+    pub events: Vec<String>,
+    pub prefix: Option<String>,
+    pub suffix: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveRule {
+    pub name: String,
+    pub arn: String,
+    pub pattern: String,
+    /// (target id, target ARN).
+    pub targets: Vec<(String, String)>,
+    pub tags: Tags,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -107,15 +212,60 @@ impl LiveBucket {
     }
 }
 
-/// Reads everything the plan needs: every declared bucket by name, and every bucket
-/// tagged as this lab's.
-pub async fn read(
-    c: &Clients,
-    id: &Identity,
-    lab: &str,
-    declared_buckets: &[String],
-) -> Result<LiveState> {
-    let _ = id;
-    let buckets = aws::s3::read_all(c, lab, declared_buckets).await?;
-    Ok(LiveState { buckets })
+/// What to look up by name; everything else is found by the lab's tag.
+#[derive(Debug, Clone, Default)]
+pub struct Wanted {
+    pub lab: String,
+    pub buckets: Vec<String>,
+    /// A role to create (false) or an existing one to use (true).
+    pub role: Option<(String, bool)>,
+    pub functions: Vec<String>,
+    pub layers: Vec<String>,
+}
+
+/// Reads everything the plan needs, every service at once. Only read calls.
+pub async fn read(c: &Clients, id: &Identity, want: &Wanted) -> Result<LiveState> {
+    let (buckets, (roles, existing_role), functions, layers, rules) = tokio::try_join!(
+        async {
+            aws::s3::read_all(c, &want.lab, &want.buckets)
+                .await
+                .map_err(anyhow::Error::from)
+        },
+        async {
+            aws::iam::read(c, id, &want.lab, want.role.as_ref())
+                .await
+                .map_err(anyhow::Error::from)
+        },
+        async {
+            aws::lambda::read_functions(c, &want.lab, &want.functions)
+                .await
+                .map_err(anyhow::Error::from)
+        },
+        async {
+            aws::lambda::read_layers(c, &want.lab, &want.layers)
+                .await
+                .map_err(anyhow::Error::from)
+        },
+        async {
+            aws::events::read(c, &want.lab)
+                .await
+                .map_err(anyhow::Error::from)
+        },
+    )?;
+    // Notifications of the lab's own buckets (and of declared ones not yet tagged).
+    let present: Vec<String> = buckets
+        .iter()
+        .filter(|(_, p)| matches!(p, BucketPresence::Present(b) if b.owner().is_none_or(|o| o == want.lab)))
+        .map(|(n, _)| n.clone())
+        .collect();
+    let notifications = aws::s3::read_notifications(c, &present).await?;
+    Ok(LiveState {
+        buckets,
+        roles,
+        existing_role,
+        functions,
+        layers,
+        notifications,
+        rules,
+    })
 }

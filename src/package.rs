@@ -190,6 +190,175 @@ pub fn extension_mismatches(info: &LayerInfo, runtimes: &[String], arch: Arch) -
     out
 }
 
+/// Identifies a layer's content without building it: the requirements, runtimes and
+/// architecture it is built from (pinned requirements give the same packages), or the
+/// bytes of a prebuilt zip. Kept in the layer version's description, since layers
+/// cannot be tagged.
+pub fn layer_key(
+    source: &crate::model::LayerSource,
+    runtimes: &[String],
+    arch: Arch,
+) -> Result<String> {
+    let text = match source {
+        crate::model::LayerSource::Requirements(reqs) => {
+            let mut r = reqs.clone();
+            r.sort();
+            format!(
+                "labctl-layer-v1\nrequirements={}\nruntimes={}\narch={}",
+                r.join(","),
+                runtimes.join(","),
+                arch.as_str()
+            )
+        }
+        crate::model::LayerSource::Zip(path) => {
+            return Ok(hex_sha256(
+                &std::fs::read(path).with_context(|| format!("reading {}", path.display()))?,
+            ));
+        }
+    };
+    Ok(hex_sha256(text.as_bytes()))
+}
+
+fn cache_dir() -> PathBuf {
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .unwrap_or_else(std::env::temp_dir);
+    base.join("labctl").join("layers")
+}
+
+/// The layer zip: a prebuilt one as it is, or one built with pip for the layer's
+/// platform (never the host's) and cached on disk by `layer_key`.
+pub fn layer_zip(
+    source: &crate::model::LayerSource,
+    runtimes: &[String],
+    arch: Arch,
+) -> Result<Vec<u8>> {
+    let reqs = match source {
+        crate::model::LayerSource::Zip(path) => {
+            return std::fs::read(path).with_context(|| format!("reading {}", path.display()));
+        }
+        crate::model::LayerSource::Requirements(r) => r,
+    };
+    let key = layer_key(source, runtimes, arch)?;
+    let cached = cache_dir().join(format!("{key}.zip"));
+    if let Ok(bytes) = std::fs::read(&cached) {
+        return Ok(bytes);
+    }
+    let work = tempfile::tempdir().context("creating a build folder")?;
+    let platform = match arch {
+        Arch::X86_64 => "manylinux2014_x86_64",
+        Arch::Arm64 => "manylinux2014_aarch64",
+    };
+    let python = std::env::var("LABCTL_PYTHON").unwrap_or_else(|_| "python3".into());
+    let one = runtimes.len() == 1;
+    for rt in runtimes {
+        let version = rt
+            .strip_prefix("python")
+            .context("layers built from requirements are for python runtimes")?;
+        // One runtime: python/ (on the path of every Python runtime); several: each its own
+        // site-packages, since compiled packages differ per Python version.
+        let target = if one {
+            work.path().join("python")
+        } else {
+            work.path()
+                .join(format!("python/lib/python{version}/site-packages"))
+        };
+        let out = std::process::Command::new(&python)
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                "--no-compile",
+                "--only-binary=:all:",
+                "--implementation",
+                "cp",
+            ])
+            .args([
+                "--platform",
+                platform,
+                "--python-version",
+                version,
+                "--target",
+            ])
+            .arg(&target)
+            .args(reqs)
+            .output()
+            .with_context(|| {
+                format!("running {python} -m pip (set LABCTL_PYTHON to a Python with pip)")
+            })?;
+        if !out.status.success() {
+            anyhow::bail!(
+                "pip could not install {} for {rt} on {platform}:\n{}",
+                reqs.join(" "),
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+        }
+    }
+    let mut entries: Vec<(String, PathBuf)> = files_all(work.path())?;
+    entries.retain(|(n, _)| !n.contains("__pycache__") && !n.ends_with(".pyc"));
+    let zip = zip_entries(&entries)?;
+    if let Some(dir) = cached.parent() {
+        let _ = std::fs::create_dir_all(dir);
+        let tmp = dir.join(format!("{key}.{}.tmp", std::process::id()));
+        if std::fs::write(&tmp, &zip).is_ok() {
+            let _ = std::fs::rename(&tmp, &cached);
+        }
+    }
+    Ok(zip)
+}
+
+/// Every file under `dir` (nothing skipped), sorted, as (path in zip, path on disk).
+fn files_all(dir: &Path) -> Result<Vec<(String, PathBuf)>> {
+    let mut out = Vec::new();
+    let mut stack = vec![(String::new(), dir.to_path_buf())];
+    while let Some((prefix, path)) = stack.pop() {
+        for e in std::fs::read_dir(&path).with_context(|| format!("reading {}", path.display()))? {
+            let e = e?;
+            let name = e.file_name().to_string_lossy().into_owned();
+            let rel = if prefix.is_empty() {
+                name
+            } else {
+                format!("{prefix}/{name}")
+            };
+            if e.file_type()?.is_dir() {
+                stack.push((rel, e.path()));
+            } else {
+                out.push((rel, e.path()));
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// Builds what the plan compares: each function's package and CodeSha256, and each
+/// layer's content key. Layers are not built here, only keyed.
+pub fn artifacts(lab: &crate::model::Lab) -> Result<crate::plan::Artifacts> {
+    let mut art = crate::plan::Artifacts::default();
+    for (name, f) in &lab.functions {
+        let zip = zip_dir(&f.code)
+            .with_context(|| format!("packaging function {name} from {}", f.code.display()))?;
+        if zip.len() > 50 * 1024 * 1024 {
+            anyhow::bail!(
+                "function {name}: the package is {} MB zipped; Lambda takes 50 MB by direct upload\n  help: move dependencies into a layer",
+                zip.len() / (1024 * 1024)
+            );
+        }
+        art.functions
+            .insert(name.clone(), (code_sha256(&zip), std::sync::Arc::new(zip)));
+    }
+    for (name, l) in &lab.layers {
+        art.layers.insert(
+            name.clone(),
+            layer_key(&l.source, &l.runtimes, l.architecture)?,
+        );
+    }
+    Ok(art)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,6 +3,9 @@
 //! the planner's steps.
 
 pub mod error;
+pub mod events;
+pub mod iam;
+pub mod lambda;
 pub mod s3;
 
 use std::time::Duration;

@@ -9,15 +9,19 @@ use aws_sdk_s3::types::{
     AbortIncompleteMultipartUpload, BucketLifecycleConfiguration, BucketLocationConstraint,
     BucketVersioningStatus, CreateBucketConfiguration, Delete, ExpirationStatus,
     LifecycleExpiration, LifecycleRule, LifecycleRuleFilter, NoncurrentVersionExpiration,
-    NoncurrentVersionTransition, ObjectIdentifier, PublicAccessBlockConfiguration,
-    ServerSideEncryption, ServerSideEncryptionByDefault, ServerSideEncryptionConfiguration,
-    ServerSideEncryptionRule, Tag, Tagging, Transition, TransitionStorageClass,
+    NoncurrentVersionTransition, NotificationConfigurationFilter, ObjectIdentifier,
+    PublicAccessBlockConfiguration, ServerSideEncryption, ServerSideEncryptionByDefault,
+    ServerSideEncryptionConfiguration, ServerSideEncryptionRule, Tag, Tagging, Transition,
+    TransitionStorageClass,
 };
 use futures_util::stream::{self, StreamExt, TryStreamExt};
 
 use super::Clients;
 use super::error::{AwsError, Class, Ctx};
-use crate::live::{BucketConfig, BucketPresence, LiveBucket, ObjectCount, RuleState, Versioning};
+use crate::live::{
+    BucketConfig, BucketPresence, Destination, LiveBucket, LiveNotification, NotificationEntry,
+    ObjectCount, RuleState, Versioning,
+};
 use crate::model::{OWNER_TAG, Tags};
 use crate::plan::BucketStep;
 
@@ -612,4 +616,170 @@ async fn empty(s3: &Client, name: &str) -> Result<(), AwsError> {
             });
         }
     }
+}
+
+/// The notification configuration of each bucket.
+pub async fn read_notifications(
+    c: &Clients,
+    buckets: &[String],
+) -> Result<BTreeMap<String, LiveNotification>, AwsError> {
+    let reads = buckets.iter().map(|b| async move {
+        let o =
+            c.s3.get_bucket_notification_configuration()
+                .bucket(b)
+                .send()
+                .await
+                .ctx("GetBucketNotificationConfiguration")?;
+        let mut entries = Vec::new();
+        let filter = |f: Option<&NotificationConfigurationFilter>| {
+            let rules = f
+                .and_then(|f| f.key())
+                .map(|k| k.filter_rules())
+                .unwrap_or_default();
+            let get = |n: &str| {
+                rules
+                    .iter()
+                    .find(|r| r.name().is_some_and(|x| x.as_str().eq_ignore_ascii_case(n)))
+                    .and_then(|r| r.value())
+                    .map(str::to_owned)
+            };
+            (get("prefix"), get("suffix"))
+        };
+        let events = |e: &[aws_sdk_s3::types::Event]| {
+            e.iter().map(|x| x.as_str().to_owned()).collect::<Vec<_>>()
+        };
+        for l in o.lambda_function_configurations() {
+            let (prefix, suffix) = filter(l.filter());
+            entries.push(NotificationEntry {
+                id: l.id().unwrap_or_default().to_owned(),
+                destination: Destination::Lambda,
+                arn: l.lambda_function_arn().to_owned(),
+                events: events(l.events()),
+                prefix,
+                suffix,
+            });
+        }
+        for q in o.queue_configurations() {
+            let (prefix, suffix) = filter(q.filter());
+            entries.push(NotificationEntry {
+                id: q.id().unwrap_or_default().to_owned(),
+                destination: Destination::Queue,
+                arn: q.queue_arn().to_owned(),
+                events: events(q.events()),
+                prefix,
+                suffix,
+            });
+        }
+        for t in o.topic_configurations() {
+            let (prefix, suffix) = filter(t.filter());
+            entries.push(NotificationEntry {
+                id: t.id().unwrap_or_default().to_owned(),
+                destination: Destination::Topic,
+                arn: t.topic_arn().to_owned(),
+                events: events(t.events()),
+                prefix,
+                suffix,
+            });
+        }
+        entries.sort();
+        Ok::<_, AwsError>((
+            b.clone(),
+            LiveNotification {
+                entries,
+                eventbridge: o.event_bridge_configuration().is_some(),
+            },
+        ))
+    });
+    futures_util::future::join_all(reads)
+        .await
+        .into_iter()
+        .collect()
+}
+
+/// Writes a bucket's whole notification configuration (S3 has no partial update).
+pub async fn put_notification(
+    c: &Clients,
+    bucket: &str,
+    n: &LiveNotification,
+) -> Result<(), AwsError> {
+    use aws_sdk_s3::types::{
+        Event, EventBridgeConfiguration, FilterRule, FilterRuleName, LambdaFunctionConfiguration,
+        NotificationConfiguration, QueueConfiguration, S3KeyFilter, TopicConfiguration,
+    };
+    let filter = |e: &NotificationEntry| {
+        let mut rules = Vec::new();
+        if let Some(p) = &e.prefix {
+            rules.push(
+                FilterRule::builder()
+                    .name(FilterRuleName::Prefix)
+                    .value(p)
+                    .build(),
+            );
+        }
+        if let Some(s) = &e.suffix {
+            rules.push(
+                FilterRule::builder()
+                    .name(FilterRuleName::Suffix)
+                    .value(s)
+                    .build(),
+            );
+        }
+        (!rules.is_empty()).then(|| {
+            NotificationConfigurationFilter::builder()
+                .key(S3KeyFilter::builder().set_filter_rules(Some(rules)).build())
+                .build()
+        })
+    };
+    let events = |e: &NotificationEntry| {
+        e.events
+            .iter()
+            .map(|x| Event::from(x.as_str()))
+            .collect::<Vec<_>>()
+    };
+    let mut cfg = NotificationConfiguration::builder();
+    for e in &n.entries {
+        cfg = match e.destination {
+            Destination::Lambda => cfg.lambda_function_configurations(
+                LambdaFunctionConfiguration::builder()
+                    .id(&e.id)
+                    .lambda_function_arn(&e.arn)
+                    .set_events(Some(events(e)))
+                    .set_filter(filter(e))
+                    .build()
+                    .map_err(build_err)?,
+            ),
+            Destination::Queue => cfg.queue_configurations(
+                QueueConfiguration::builder()
+                    .id(&e.id)
+                    .queue_arn(&e.arn)
+                    .set_events(Some(events(e)))
+                    .set_filter(filter(e))
+                    .build()
+                    .map_err(build_err)?,
+            ),
+            Destination::Topic => cfg.topic_configurations(
+                TopicConfiguration::builder()
+                    .id(&e.id)
+                    .topic_arn(&e.arn)
+                    .set_events(Some(events(e)))
+                    .set_filter(filter(e))
+                    .build()
+                    .map_err(build_err)?,
+            ),
+        };
+    }
+    if n.eventbridge {
+        cfg = cfg.event_bridge_configuration(EventBridgeConfiguration::builder().build());
+    }
+    // Never SkipDestinationValidation: a trigger S3 could not validate would silently not fire.
+    retry_not_ready(NOT_READY_BUDGET, || async {
+        c.s3.put_bucket_notification_configuration()
+            .bucket(bucket)
+            .notification_configuration(cfg.clone().build())
+            .send()
+            .await
+            .ctx("PutBucketNotificationConfiguration")
+    })
+    .await
+    .map(drop)
 }

@@ -69,7 +69,7 @@ pub(super) fn plan(lab: &Lab, vars: &Vars, live: &LiveState, opts: Options, plan
         match live.buckets.get(name).unwrap_or(&BucketPresence::Absent) {
             BucketPresence::Absent => {
                 let want = desired(lab, b, None);
-                plan.actions.push(Action { addr, op: Op::Create, changes: describe_new(&want), reason: None, deps: vec![], work: Work::Bucket { name: name.clone(), steps: create_steps(&want) } });
+                plan.actions.push(Action { changes: describe_new(&want), ..Action::new(addr, Op::Create, Work::Bucket { name: name.clone(), steps: create_steps(&want) }) });
             }
             BucketPresence::OtherAccount => plan.errors.push(PlanError {
                 addr,
@@ -107,6 +107,7 @@ pub(super) fn plan(lab: &Lab, vars: &Vars, live: &LiveState, opts: Options, plan
                 changes: vec![],
                 reason: Some(reason),
                 deps: vec![],
+                after: vec![],
                 work: Work::Bucket {
                     name: name.clone(),
                     steps: vec![BucketStep::Delete],
@@ -223,6 +224,7 @@ fn present(lab: &Lab, b: &Bucket, lb: &LiveBucket, opts: Options, addr: Addr, pl
             changes,
             reason,
             deps: vec![],
+            after: vec![],
             work: Work::Bucket {
                 name: name.clone(),
                 steps,
@@ -320,7 +322,7 @@ pub fn fmt_rule(r: &RuleState) -> String {
     parts.join(", ")
 }
 
-fn fmt_tags(t: &crate::model::Tags) -> String {
+pub(super) fn fmt_tags(t: &crate::model::Tags) -> String {
     if t.is_empty() {
         return "(none)".into();
     }

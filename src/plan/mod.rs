@@ -3,24 +3,42 @@
 //! decision it makes is unit-testable with a hand-written `LiveState`.
 
 mod bucket;
+mod iam;
+mod lambda;
 #[cfg(test)]
 mod tests;
+mod trigger;
 
 use std::fmt;
 
-use crate::live::{LiveState, RuleState};
-use crate::model::{Lab, Tags};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use crate::live::{LiveNotification, LiveState, RuleState};
+use crate::model::{Arch, Lab, LayerSource, Tags};
 use crate::template::Vars;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Kind {
     Bucket,
+    Role,
+    Layer,
+    Function,
+    Permissions,
+    Notification,
+    Rule,
 }
 
 impl Kind {
     pub fn label(self) -> &'static str {
         match self {
             Kind::Bucket => "s3 bucket",
+            Kind::Role => "iam role",
+            Kind::Layer => "lambda layer",
+            Kind::Function => "lambda function",
+            Kind::Permissions => "lambda permissions",
+            Kind::Notification => "s3 notification",
+            Kind::Rule => "eventbridge rule",
         }
     }
 }
@@ -83,6 +101,117 @@ pub enum Work {
         name: String,
         steps: Vec<BucketStep>,
     },
+    Role {
+        name: String,
+        steps: Vec<RoleStep>,
+    },
+    Layer {
+        name: String,
+        steps: Vec<LayerStep>,
+    },
+    Function {
+        name: String,
+        steps: Vec<FunctionStep>,
+    },
+    Permissions {
+        function: String,
+        steps: Vec<PermissionStep>,
+    },
+    Notification {
+        bucket: String,
+        config: LiveNotification,
+    },
+    Rule {
+        name: String,
+        step: RuleStep,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum RoleStep {
+    Create { trust: String, tags: Tags },
+    UpdateTrust(String),
+    PutPolicy(String, String),
+    DeletePolicy(String),
+    Attach(String),
+    Detach(String),
+    Tag(Tags),
+    Untag(Vec<String>),
+    Delete,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum LayerStep {
+    Publish {
+        description: String,
+        source: LayerSource,
+        runtimes: Vec<String>,
+        architecture: Arch,
+    },
+    DeleteVersion(i64),
+}
+
+/// A layer a function uses: a version that exists, or the one this run publishes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LayerRef {
+    Arn(String),
+    Published(String),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct FunctionSpec {
+    pub role: String,
+    pub runtime: String,
+    pub handler: String,
+    pub timeout: i32,
+    pub memory: i32,
+    pub environment: BTreeMap<String, String>,
+    pub layers: Vec<LayerRef>,
+    pub architecture: String,
+    pub zip: Arc<Vec<u8>>,
+    pub tags: Tags,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum FunctionStep {
+    Create(Box<FunctionSpec>),
+    UpdateCode {
+        zip: Arc<Vec<u8>>,
+        architecture: String,
+    },
+    UpdateConfig(Box<FunctionSpec>),
+    Tag {
+        arn: String,
+        set: Tags,
+        remove: Vec<String>,
+    },
+    Delete,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PermissionStep {
+    Add {
+        sid: String,
+        principal: String,
+        source_arn: String,
+        source_account: Option<String>,
+    },
+    Remove {
+        sid: String,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RuleStep {
+    Put {
+        pattern: String,
+        target: String,
+        tags: Tags,
+        stale_targets: Vec<String>,
+    },
+    Delete {
+        targets: Vec<String>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -106,7 +235,23 @@ pub struct Action {
     pub reason: Option<String>,
     /// Indexes into `Plan::actions` that must finish first.
     pub deps: Vec<usize>,
+    /// What this action must wait for, by address; resolved into `deps` at the end.
+    pub after: Vec<Addr>,
     pub work: Work,
+}
+
+impl Action {
+    pub fn new(addr: Addr, op: Op, work: Work) -> Action {
+        Action {
+            addr,
+            op,
+            changes: Vec::new(),
+            reason: None,
+            deps: Vec::new(),
+            after: Vec::new(),
+            work,
+        }
+    }
 }
 
 /// A problem that stops the plan: nothing is applied while any exists.
@@ -139,33 +284,113 @@ impl Plan {
     }
 }
 
-/// What the user allowed for this run.
+/// What the user allowed for this run, and what labctl knows about the account.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Options {
     /// Take over existing, untagged buckets of this account that lab.yaml declares.
     pub adopt: bool,
+    /// The caller is an AWS Academy Learner Lab session.
+    pub learner_lab: bool,
+}
+
+/// Local build results the plan compares with live state: function packages (with
+/// their CodeSha256) and layer content keys, by logical name.
+#[derive(Debug, Clone, Default)]
+pub struct Artifacts {
+    pub functions: BTreeMap<String, (String, Arc<Vec<u8>>)>,
+    pub layers: BTreeMap<String, String>,
+}
+
+/// Everything a resource planner reads.
+pub struct Ctx<'a> {
+    pub lab: &'a Lab,
+    pub vars: &'a Vars,
+    pub live: &'a LiveState,
+    pub opts: Options,
+    pub art: &'a Artifacts,
 }
 
 /// Diffs the lab against live state. `vars` carries the real account id.
-pub fn diff(lab: &Lab, vars: &Vars, live: &LiveState, opts: Options) -> Plan {
+pub fn diff(lab: &Lab, vars: &Vars, live: &LiveState, opts: Options, art: &Artifacts) -> Plan {
     let mut plan = Plan::default();
+    let cx = Ctx {
+        lab,
+        vars,
+        live,
+        opts,
+        art,
+    };
     bucket::plan(lab, vars, live, opts, &mut plan);
-    let pending: Vec<&str> = [
-        ("role", lab.role.is_some()),
-        ("layers", !lab.layers.is_empty()),
-        ("functions", !lab.functions.is_empty()),
-        ("network", lab.network.is_some()),
-    ]
-    .into_iter()
-    .filter_map(|(k, present)| present.then_some(k))
-    .collect();
-    if !pending.is_empty() {
-        plan.warnings.push(format!(
-            "{} validated but not provisioned yet: this version of labctl provisions buckets only",
-            pending.join(", ")
-        ));
+    iam::plan(&cx, &mut plan);
+    lambda::plan(&cx, &mut plan);
+    trigger::plan(&cx, &mut plan);
+    if lab.network.is_some() {
+        plan.warnings
+            .push("network: validated but not provisioned yet by this version of labctl".into());
     }
+    resolve(&mut plan);
     plan
+}
+
+/// Turns "after" addresses into indexes; an address with no action has nothing to wait for.
+fn resolve(plan: &mut Plan) {
+    let index: BTreeMap<Addr, usize> = plan
+        .actions
+        .iter()
+        .enumerate()
+        .map(|(i, a)| (a.addr.clone(), i))
+        .collect();
+    for i in 0..plan.actions.len() {
+        let mut deps: Vec<usize> = plan.actions[i]
+            .after
+            .iter()
+            .filter_map(|a| index.get(a).copied())
+            .filter(|&d| d != i)
+            .collect();
+        deps.extend(plan.actions[i].deps.iter().copied());
+        deps.sort_unstable();
+        deps.dedup();
+        plan.actions[i].deps = deps;
+    }
+    if let Some(i) = cycle(plan) {
+        // A planner bug, not the user's: refuse rather than deadlock half-way.
+        plan.errors.push(PlanError {
+            addr: plan.actions[i].addr.clone(),
+            message: "labctl planned a dependency cycle through this resource".into(),
+            help:
+                "this is a bug in labctl; please report it with the output of `labctl plan --json`"
+                    .into(),
+        });
+    }
+}
+
+/// An action on a dependency cycle, if any (depth-first search, iterative).
+fn cycle(plan: &Plan) -> Option<usize> {
+    let n = plan.actions.len();
+    let mut state = vec![0u8; n]; // 0 new, 1 on stack, 2 done
+    for start in 0..n {
+        if state[start] != 0 {
+            continue;
+        }
+        let mut stack = vec![(start, 0usize)];
+        state[start] = 1;
+        while let Some((v, k)) = stack.pop() {
+            if let Some(&d) = plan.actions[v].deps.get(k) {
+                stack.push((v, k + 1));
+                match state[d] {
+                    0 => {
+                        state[d] = 1;
+                        stack.push((d, 0));
+                    }
+                    1 => return Some(d),
+                    _ => {}
+                }
+            } else {
+                state[v] = 2;
+            }
+        }
+    }
+    None
 }
 
 /// Physical bucket names of the lab, in declaration order of their logical names.

@@ -37,7 +37,13 @@ fn vars(lab: &crate::model::Lab) -> Vars {
 #[track_caller]
 fn check(live: LiveState, expect: Expect) {
     let lab = crate::config::parse_str("lab.yaml", LAB, Path::new(".")).expect("valid fixture");
-    let p = super::diff(&lab, &vars(&lab), &live, super::Options::default());
+    let p = super::diff(
+        &lab,
+        &vars(&lab),
+        &live,
+        super::Options::default(),
+        &super::Artifacts::default(),
+    );
     let mut out = render(&p, &Style { color: false });
     for e in &p.errors {
         out.push_str(&format!("error: {}: {}\n", e.addr, e.message));

@@ -1,0 +1,164 @@
+//! EventBridge: the rules that route a bucket's object events to a function, so one
+//! bucket can fan out to several functions with overlapping filters.
+
+use std::collections::BTreeMap;
+
+use aws_sdk_eventbridge::types::{RuleState, Tag, Target};
+
+use super::Clients;
+use super::error::{AwsError, Class, Ctx};
+use crate::live::LiveRule;
+use crate::model::OWNER_TAG;
+use crate::plan::RuleStep;
+
+fn build_err(e: impl std::fmt::Display) -> AwsError {
+    AwsError {
+        op: "build request",
+        code: "BuildError".into(),
+        message: e.to_string(),
+        status: None,
+        class: Class::Fatal,
+    }
+}
+
+/// Rules named with the lab's prefix and tagged as its own.
+pub async fn read(c: &Clients, lab: &str) -> Result<BTreeMap<String, LiveRule>, AwsError> {
+    let mut out = BTreeMap::new();
+    let mut token = None;
+    loop {
+        let page = c
+            .events
+            .list_rules()
+            .name_prefix(format!("{lab}-"))
+            .set_next_token(token)
+            .send()
+            .await
+            .ctx("ListRules")?;
+        for r in page.rules() {
+            let (Some(name), Some(arn)) = (r.name(), r.arn()) else {
+                continue;
+            };
+            let tags = c
+                .events
+                .list_tags_for_resource()
+                .resource_arn(arn)
+                .send()
+                .await
+                .ctx("ListTagsForResource")?;
+            let tags: BTreeMap<String, String> = tags
+                .tags()
+                .iter()
+                .map(|t| (t.key().to_owned(), t.value().to_owned()))
+                .collect();
+            if tags.get(OWNER_TAG).map(String::as_str) != Some(lab) {
+                continue;
+            }
+            let targets = c
+                .events
+                .list_targets_by_rule()
+                .rule(name)
+                .send()
+                .await
+                .ctx("ListTargetsByRule")?;
+            out.insert(
+                name.to_owned(),
+                LiveRule {
+                    name: name.to_owned(),
+                    arn: arn.to_owned(),
+                    pattern: r.event_pattern().unwrap_or_default().to_owned(),
+                    targets: targets
+                        .targets()
+                        .iter()
+                        .map(|t| (t.id().to_owned(), t.arn().to_owned()))
+                        .collect(),
+                    tags,
+                },
+            );
+        }
+        token = page.next_token().map(str::to_owned);
+        if token.is_none() {
+            return Ok(out);
+        }
+    }
+}
+
+pub async fn execute(c: &Clients, name: &str, step: &RuleStep) -> Result<(), AwsError> {
+    let ev = &c.events;
+    match step {
+        RuleStep::Put {
+            pattern,
+            target,
+            tags,
+            stale_targets,
+        } => {
+            let tags = tags
+                .iter()
+                .map(|(k, v)| Tag::builder().key(k).value(v).build().map_err(build_err))
+                .collect::<Result<Vec<_>, _>>()?;
+            // PutRule is idempotent by name: a retry after a lost answer changes nothing.
+            ev.put_rule()
+                .name(name)
+                .event_pattern(pattern)
+                .state(RuleState::Enabled)
+                .set_tags(Some(tags))
+                .send()
+                .await
+                .ctx("PutRule")?;
+            if !stale_targets.is_empty() {
+                ev.remove_targets()
+                    .rule(name)
+                    .set_ids(Some(stale_targets.clone()))
+                    .send()
+                    .await
+                    .ctx("RemoveTargets")?;
+            }
+            let t = Target::builder()
+                .id("lambda")
+                .arn(target)
+                .build()
+                .map_err(build_err)?;
+            let out = ev
+                .put_targets()
+                .rule(name)
+                .targets(t)
+                .send()
+                .await
+                .ctx("PutTargets")?;
+            if out.failed_entry_count() > 0 {
+                let why = out
+                    .failed_entries()
+                    .first()
+                    .and_then(|f| f.error_message())
+                    .unwrap_or("unknown")
+                    .to_owned();
+                return Err(AwsError {
+                    op: "PutTargets",
+                    code: "FailedEntry".into(),
+                    message: why,
+                    status: None,
+                    class: Class::Fatal,
+                });
+            }
+            Ok(())
+        }
+        RuleStep::Delete { targets } => {
+            if !targets.is_empty() {
+                match ev
+                    .remove_targets()
+                    .rule(name)
+                    .set_ids(Some(targets.clone()))
+                    .send()
+                    .await
+                    .ctx("RemoveTargets")
+                {
+                    Err(e) if e.class != Class::NotFound => return Err(e),
+                    _ => {}
+                }
+            }
+            match ev.delete_rule().name(name).send().await.ctx("DeleteRule") {
+                Err(e) if e.class != Class::NotFound => Err(e),
+                _ => Ok(()),
+            }
+        }
+    }
+}

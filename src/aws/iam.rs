@@ -1,0 +1,307 @@
+//! IAM: the lab's role, its trust and permission policies. Roles labctl creates live
+//! under the path `/labctl/`, so the lab's roles are listed in one call.
+
+use std::collections::BTreeMap;
+
+use super::error::{AwsError, Class, Ctx};
+use super::{Clients, Identity};
+use crate::live::LiveRole;
+use crate::model::{OWNER_TAG, Tags};
+use crate::plan::RoleStep;
+use crate::policy;
+
+pub const ROLE_PATH: &str = "/labctl/";
+
+pub fn role_arn(account: &str, name: &str) -> String {
+    format!("arn:aws:iam::{account}:role{ROLE_PATH}{name}")
+}
+
+type Roles = (BTreeMap<String, LiveRole>, Option<Result<String, String>>);
+
+/// The declared role (managed, or `existing` as its ARN) and every role tagged as the lab's.
+pub async fn read(
+    c: &Clients,
+    id: &Identity,
+    lab: &str,
+    role: Option<&(String, bool)>,
+) -> Result<Roles, AwsError> {
+    let mut roles = BTreeMap::new();
+    let mut existing = None;
+    match role {
+        Some((name, true)) => {
+            existing = Some(
+                match c.iam.get_role().role_name(name).send().await.ctx("GetRole") {
+                    Ok(o) => Ok(o
+                        .role()
+                        .map(|r| r.arn().to_owned())
+                        .unwrap_or_else(|| format!("arn:aws:iam::{}:role/{name}", id.account_id))),
+                    // Learner Lab may deny reading roles too: the ARN is predictable.
+                    Err(e) if e.class == Class::AccessDenied => {
+                        Ok(format!("arn:aws:iam::{}:role/{name}", id.account_id))
+                    }
+                    Err(e) if e.class == Class::NotFound => Err(format!(
+                        "role `{name}` does not exist in account {}",
+                        id.account_id
+                    )),
+                    Err(e) => return Err(e),
+                },
+            );
+        }
+        Some((name, false)) => {
+            if let Some(r) = read_role(c, name).await? {
+                roles.insert(name.clone(), r);
+            }
+        }
+        None => {}
+    }
+    // Roles of this lab no longer declared, found by path and tag.
+    let listed = match c
+        .iam
+        .list_roles()
+        .path_prefix(ROLE_PATH)
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .ctx("ListRoles")
+    {
+        Ok(l) => l,
+        Err(e) if e.class == Class::AccessDenied => Vec::new(),
+        Err(e) => return Err(e),
+    };
+    for r in listed {
+        let name = r.role_name().to_owned();
+        if roles.contains_key(&name) || role.is_some_and(|(n, _)| n.eq_ignore_ascii_case(&name)) {
+            continue;
+        }
+        let tags = c
+            .iam
+            .list_role_tags()
+            .role_name(&name)
+            .send()
+            .await
+            .ctx("ListRoleTags")?;
+        if tags
+            .tags()
+            .iter()
+            .any(|t| t.key() == OWNER_TAG && t.value() == lab)
+            && let Some(live) = read_role(c, &name).await?
+        {
+            roles.insert(name, live);
+        }
+    }
+    Ok((roles, existing))
+}
+
+async fn read_role(c: &Clients, name: &str) -> Result<Option<LiveRole>, AwsError> {
+    let out = match c.iam.get_role().role_name(name).send().await.ctx("GetRole") {
+        Ok(o) => o,
+        Err(e) if e.class == Class::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let Some(role) = out.role() else {
+        return Ok(None);
+    };
+    let (names, attached, tags) = tokio::try_join!(
+        async {
+            c.iam
+                .list_role_policies()
+                .role_name(name)
+                .into_paginator()
+                .items()
+                .send()
+                .try_collect()
+                .await
+                .ctx("ListRolePolicies")
+        },
+        async {
+            c.iam
+                .list_attached_role_policies()
+                .role_name(name)
+                .into_paginator()
+                .items()
+                .send()
+                .try_collect()
+                .await
+                .ctx("ListAttachedRolePolicies")
+        },
+        async {
+            c.iam
+                .list_role_tags()
+                .role_name(name)
+                .send()
+                .await
+                .ctx("ListRoleTags")
+        },
+    )?;
+    let mut inline = BTreeMap::new();
+    for p in names {
+        let doc = c
+            .iam
+            .get_role_policy()
+            .role_name(name)
+            .policy_name(&p)
+            .send()
+            .await
+            .ctx("GetRolePolicy")?;
+        inline.insert(p, policy::decode(doc.policy_document()));
+    }
+    let mut attached: Vec<String> = attached
+        .iter()
+        .filter_map(|a| a.policy_arn().map(str::to_owned))
+        .collect();
+    attached.sort();
+    Ok(Some(LiveRole {
+        name: name.to_owned(),
+        arn: role.arn().to_owned(),
+        tags: tags
+            .tags()
+            .iter()
+            .map(|t| (t.key().to_owned(), t.value().to_owned()))
+            .collect(),
+        trust: policy::decode(role.assume_role_policy_document().unwrap_or_default()),
+        inline,
+        attached,
+    }))
+}
+
+fn iam_tags(tags: &Tags) -> Result<Vec<aws_sdk_iam::types::Tag>, AwsError> {
+    tags.iter()
+        .map(|(k, v)| aws_sdk_iam::types::Tag::builder().key(k).value(v).build())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| AwsError {
+            op: "build request",
+            code: "BuildError".into(),
+            message: e.to_string(),
+            status: None,
+            class: Class::Fatal,
+        })
+}
+
+/// Where IAM writes are denied (AWS Academy), say what to do instead.
+fn denied(mut e: AwsError) -> AwsError {
+    if e.class == Class::AccessDenied {
+        e.message.push_str("\n  help: this account may not create or change IAM roles (AWS Academy Learner Lab cannot); use the role it provides: `role: { existing: LabRole }` in lab.yaml");
+    }
+    e
+}
+
+pub async fn execute(
+    c: &Clients,
+    lab: &str,
+    name: &str,
+    steps: &[RoleStep],
+) -> Result<(), AwsError> {
+    let iam = &c.iam;
+    for step in steps {
+        match step {
+            RoleStep::Create { trust, tags } => {
+                let r = iam
+                    .create_role()
+                    .role_name(name)
+                    .path(ROLE_PATH)
+                    .assume_role_policy_document(trust)
+                    .set_tags(Some(iam_tags(tags)?))
+                    .send()
+                    .await
+                    .ctx("CreateRole");
+                match r {
+                    Ok(_) => {}
+                    // Our own earlier attempt whose answer was lost.
+                    Err(e) if e.code == "EntityAlreadyExists" => {
+                        let t = iam
+                            .list_role_tags()
+                            .role_name(name)
+                            .send()
+                            .await
+                            .ctx("ListRoleTags")?;
+                        if !t
+                            .tags()
+                            .iter()
+                            .any(|t| t.key() == OWNER_TAG && t.value() == lab)
+                        {
+                            return Err(e);
+                        }
+                    }
+                    Err(e) => return Err(denied(e)),
+                }
+            }
+            RoleStep::UpdateTrust(doc) => iam
+                .update_assume_role_policy()
+                .role_name(name)
+                .policy_document(doc)
+                .send()
+                .await
+                .ctx("UpdateAssumeRolePolicy")
+                .map_err(denied)
+                .map(drop)?,
+            RoleStep::PutPolicy(p, doc) => iam
+                .put_role_policy()
+                .role_name(name)
+                .policy_name(p)
+                .policy_document(doc)
+                .send()
+                .await
+                .ctx("PutRolePolicy")
+                .map_err(denied)
+                .map(drop)?,
+            RoleStep::DeletePolicy(p) => ignore_missing(
+                iam.delete_role_policy()
+                    .role_name(name)
+                    .policy_name(p)
+                    .send()
+                    .await
+                    .ctx("DeleteRolePolicy"),
+            )?,
+            RoleStep::Attach(arn) => iam
+                .attach_role_policy()
+                .role_name(name)
+                .policy_arn(arn)
+                .send()
+                .await
+                .ctx("AttachRolePolicy")
+                .map_err(denied)
+                .map(drop)?,
+            RoleStep::Detach(arn) => ignore_missing(
+                iam.detach_role_policy()
+                    .role_name(name)
+                    .policy_arn(arn)
+                    .send()
+                    .await
+                    .ctx("DetachRolePolicy"),
+            )?,
+            RoleStep::Tag(tags) => iam
+                .tag_role()
+                .role_name(name)
+                .set_tags(Some(iam_tags(tags)?))
+                .send()
+                .await
+                .ctx("TagRole")
+                .map(drop)?,
+            RoleStep::Untag(keys) => iam
+                .untag_role()
+                .role_name(name)
+                .set_tag_keys(Some(keys.clone()))
+                .send()
+                .await
+                .ctx("UntagRole")
+                .map(drop)?,
+            RoleStep::Delete => ignore_missing(
+                iam.delete_role()
+                    .role_name(name)
+                    .send()
+                    .await
+                    .ctx("DeleteRole"),
+            )?,
+        }
+    }
+    Ok(())
+}
+
+fn ignore_missing<T>(r: Result<T, AwsError>) -> Result<(), AwsError> {
+    match r {
+        Err(e) if e.class == Class::NotFound => Ok(()),
+        other => other.map(drop),
+    }
+}

@@ -1,0 +1,596 @@
+//! Lambda: functions, their resource policies, and the lab's layer versions.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_sdk_lambda::client::Waiters;
+use aws_sdk_lambda::primitives::Blob;
+use aws_sdk_lambda::types::{
+    Architecture, Environment, FunctionCode, LayerVersionContentInput, Runtime,
+};
+
+use super::Clients;
+use super::error::{AwsError, Class, Ctx};
+use crate::live::{LiveFunction, LiveLayerVersion, LivePermission};
+use crate::plan::{FunctionSpec, FunctionStep, LayerRef, LayerStep, PermissionStep};
+
+/// Layer versions carry this in their description (layers cannot be tagged).
+pub fn layer_marker(lab: &str) -> String {
+    format!("labctl:lab={lab} ")
+}
+
+/// Published layer version ARNs of this run, by layer name, for functions that wait on them.
+pub type Outputs = Arc<std::sync::Mutex<BTreeMap<String, String>>>;
+
+fn err(op: &'static str, message: String) -> AwsError {
+    AwsError {
+        op,
+        code: "Error".into(),
+        message,
+        status: None,
+        class: Class::Fatal,
+    }
+}
+
+pub async fn read_functions(
+    c: &Clients,
+    lab: &str,
+    declared: &[String],
+) -> Result<BTreeMap<String, LiveFunction>, AwsError> {
+    let mut out = BTreeMap::new();
+    let mut names: Vec<String> = declared.to_vec();
+    let listed = c
+        .lambda
+        .list_functions()
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .ctx("ListFunctions")?;
+    let prefix = format!("{lab}-");
+    for f in listed {
+        if let Some(n) = f.function_name()
+            && n.starts_with(&prefix)
+            && !names.iter().any(|d| d == n)
+        {
+            names.push(n.to_owned());
+        }
+    }
+    let reads = names.iter().map(|n| read_function(c, n));
+    for (name, f) in names
+        .iter()
+        .zip(futures_util::future::join_all(reads).await)
+    {
+        if let Some(f) = f? {
+            // Undeclared functions count only when tagged as this lab's.
+            if declared.contains(name) || f.owner() == Some(lab) {
+                out.insert(name.clone(), f);
+            }
+        }
+    }
+    Ok(out)
+}
+
+async fn read_function(c: &Clients, name: &str) -> Result<Option<LiveFunction>, AwsError> {
+    let out = match c
+        .lambda
+        .get_function()
+        .function_name(name)
+        .send()
+        .await
+        .ctx("GetFunction")
+    {
+        Ok(o) => o,
+        Err(e) if e.class == Class::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let Some(cfg) = out.configuration() else {
+        return Ok(None);
+    };
+    let permissions = match c
+        .lambda
+        .get_policy()
+        .function_name(name)
+        .send()
+        .await
+        .ctx("GetPolicy")
+    {
+        Ok(p) => parse_policy(p.policy().unwrap_or_default()),
+        Err(e) if e.class == Class::NotFound => BTreeMap::new(),
+        Err(e) => return Err(e),
+    };
+    Ok(Some(LiveFunction {
+        name: name.to_owned(),
+        arn: cfg.function_arn().unwrap_or_default().to_owned(),
+        runtime: cfg
+            .runtime()
+            .map(|r| r.as_str().to_owned())
+            .unwrap_or_default(),
+        handler: cfg.handler().unwrap_or_default().to_owned(),
+        role: cfg.role().unwrap_or_default().to_owned(),
+        timeout: cfg.timeout().unwrap_or(3),
+        memory: cfg.memory_size().unwrap_or(128),
+        // Absent when empty, in AWS and moto alike.
+        environment: cfg
+            .environment()
+            .and_then(|e| e.variables())
+            .map(|v| v.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+            .unwrap_or_default(),
+        layers: cfg
+            .layers()
+            .iter()
+            .filter_map(|l| l.arn().map(str::to_owned))
+            .collect(),
+        architecture: cfg
+            .architectures()
+            .first()
+            .map(|a| a.as_str().to_owned())
+            .unwrap_or_else(|| "x86_64".into()),
+        code_sha256: cfg.code_sha256().unwrap_or_default().to_owned(),
+        tags: out
+            .tags()
+            .map(|t| t.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+            .unwrap_or_default(),
+        permissions,
+    }))
+}
+
+/// Statements of a resource policy, by Sid.
+pub fn parse_policy(doc: &str) -> BTreeMap<String, LivePermission> {
+    let Ok(v) = serde_json::from_str::<serde_json::Value>(doc) else {
+        return BTreeMap::new();
+    };
+    let mut out = BTreeMap::new();
+    for st in v["Statement"].as_array().into_iter().flatten() {
+        let Some(sid) = st["Sid"].as_str() else {
+            continue;
+        };
+        let principal = st["Principal"]["Service"]
+            .as_str()
+            .or_else(|| st["Principal"].as_str())
+            .unwrap_or_default()
+            .to_owned();
+        let cond = &st["Condition"];
+        let source_arn = cond["ArnLike"]["AWS:SourceArn"]
+            .as_str()
+            .or_else(|| cond["ArnEquals"]["AWS:SourceArn"].as_str())
+            .map(str::to_owned);
+        let source_account = cond["StringEquals"]["AWS:SourceAccount"]
+            .as_str()
+            .map(str::to_owned);
+        out.insert(
+            sid.to_owned(),
+            LivePermission {
+                principal,
+                source_arn,
+                source_account,
+            },
+        );
+    }
+    out
+}
+
+pub async fn read_layers(
+    c: &Clients,
+    lab: &str,
+    declared: &[String],
+) -> Result<BTreeMap<String, Vec<LiveLayerVersion>>, AwsError> {
+    let mut names: Vec<String> = declared.to_vec();
+    let listed = c
+        .lambda
+        .list_layers()
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .ctx("ListLayers")?;
+    let prefix = format!("{lab}-");
+    for l in listed {
+        if let Some(n) = l.layer_name()
+            && n.starts_with(&prefix)
+            && !names.iter().any(|d| d == n)
+        {
+            names.push(n.to_owned());
+        }
+    }
+    let marker = layer_marker(lab);
+    let mut out = BTreeMap::new();
+    for name in names {
+        let versions = versions(c, &name, &marker).await?;
+        if !versions.is_empty() {
+            out.insert(name, versions);
+        }
+    }
+    Ok(out)
+}
+
+/// The versions of a layer that this lab published (its marker in the description).
+async fn versions(
+    c: &Clients,
+    name: &str,
+    marker: &str,
+) -> Result<Vec<LiveLayerVersion>, AwsError> {
+    let items = match c
+        .lambda
+        .list_layer_versions()
+        .layer_name(name)
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .ctx("ListLayerVersions")
+    {
+        Ok(v) => v,
+        Err(e) if e.class == Class::NotFound => Vec::new(),
+        Err(e) => return Err(e),
+    };
+    let mut v: Vec<LiveLayerVersion> = items
+        .iter()
+        .filter(|i| i.description().is_some_and(|d| d.starts_with(marker)))
+        .map(|i| LiveLayerVersion {
+            version: i.version(),
+            arn: i.layer_version_arn().unwrap_or_default().to_owned(),
+            description: i.description().unwrap_or_default().to_owned(),
+        })
+        .collect();
+    v.sort_by_key(|x| x.version);
+    Ok(v)
+}
+
+pub async fn execute_layer(
+    c: &Clients,
+    lab: &str,
+    name: &str,
+    step: &LayerStep,
+    outputs: &Outputs,
+) -> Result<(), AwsError> {
+    match step {
+        LayerStep::Publish {
+            description,
+            source,
+            runtimes,
+            architecture,
+        } => {
+            let marker = layer_marker(lab);
+            // A publish whose answer was lost still made a version: look for ours first,
+            // so a retry never publishes a duplicate.
+            let find = || async {
+                versions(c, name, &marker)
+                    .await
+                    .map(|v| v.into_iter().rev().find(|x| &x.description == description))
+            };
+            if let Some(v) = find().await? {
+                record(outputs, name, v.arn);
+                return Ok(());
+            }
+            let zip = crate::package::layer_zip(source, runtimes, *architecture)
+                .map_err(|e| err("build layer", format!("{e:#}")))?;
+            let mut attempt = 0;
+            loop {
+                attempt += 1;
+                let content = LayerVersionContentInput::builder()
+                    .zip_file(Blob::new(zip.clone()))
+                    .build();
+                let mut req = c
+                    .lambda
+                    .publish_layer_version()
+                    .layer_name(name)
+                    .description(description)
+                    .content(content)
+                    .compatible_architectures(Architecture::from(architecture.as_str()));
+                for r in runtimes {
+                    req = req.compatible_runtimes(Runtime::from(r.as_str()));
+                }
+                let sent = req
+                    .customize()
+                    .config_override(
+                        aws_sdk_lambda::config::Builder::default()
+                            .retry_config(aws_sdk_lambda::config::retry::RetryConfig::disabled()),
+                    )
+                    .send()
+                    .await
+                    .ctx("PublishLayerVersion");
+                match sent {
+                    Ok(o) => {
+                        record(
+                            outputs,
+                            name,
+                            o.layer_version_arn().unwrap_or_default().to_owned(),
+                        );
+                        return Ok(());
+                    }
+                    Err(e)
+                        if attempt < 6
+                            && !matches!(e.class, Class::Credentials | Class::AccessDenied) =>
+                    {
+                        tracing::debug!(%e, "publish failed; checking whether it took effect");
+                        tokio::time::sleep(Duration::from_millis(300 * attempt)).await;
+                        if let Some(v) = find().await? {
+                            record(outputs, name, v.arn);
+                            return Ok(());
+                        }
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        LayerStep::DeleteVersion(n) => match c
+            .lambda
+            .delete_layer_version()
+            .layer_name(name)
+            .version_number(*n)
+            .send()
+            .await
+            .ctx("DeleteLayerVersion")
+        {
+            Err(e) if e.class != Class::NotFound => Err(e),
+            _ => Ok(()),
+        },
+    }
+}
+
+fn record(outputs: &Outputs, name: &str, arn: String) {
+    if let Ok(mut o) = outputs.lock() {
+        o.insert(name.to_owned(), arn);
+    }
+}
+
+fn layer_arns(spec: &FunctionSpec, outputs: &Outputs) -> Result<Vec<String>, AwsError> {
+    spec.layers
+        .iter()
+        .map(|l| match l {
+            LayerRef::Arn(a) => Ok(a.clone()),
+            LayerRef::Published(name) => outputs
+                .lock()
+                .ok()
+                .and_then(|o| o.get(name).cloned())
+                .ok_or_else(|| {
+                    err(
+                        "resolve layer",
+                        format!("layer {name} was not published in this run"),
+                    )
+                }),
+        })
+        .collect()
+}
+
+/// How long to wait for Lambda to finish a create or update (it is asynchronous).
+const SETTLE: Duration = Duration::from_secs(300);
+/// How long a new role may take to become assumable by Lambda (IAM propagation).
+const ROLE_PROPAGATION: Duration = Duration::from_secs(120);
+
+async fn settle(c: &Clients, name: &str, created: bool) -> Result<(), AwsError> {
+    let r = if created {
+        c.lambda
+            .wait_until_function_active_v2()
+            .function_name(name)
+            .wait(SETTLE)
+            .await
+            .map(drop)
+    } else {
+        c.lambda
+            .wait_until_function_updated_v2()
+            .function_name(name)
+            .wait(SETTLE)
+            .await
+            .map(drop)
+    };
+    r.map_err(|e| {
+        err(
+            "waiting for the function",
+            format!(
+                "{name} did not become ready: {}",
+                aws_sdk_lambda::error::DisplayErrorContext(&e)
+            ),
+        )
+    })
+}
+
+/// Retries what Lambda refuses while a function is busy or a new role is not yet usable.
+async fn patiently<T, F, Fut>(mut f: F) -> Result<T, AwsError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, AwsError>>,
+{
+    let start = tokio::time::Instant::now();
+    let mut delay = Duration::from_millis(500);
+    loop {
+        match f().await {
+            Err(e)
+                if (e.class == Class::NotReady
+                    || (e.code == "InvalidParameterValueException"
+                        && e.message.contains("cannot be assumed")))
+                    && start.elapsed() < ROLE_PROPAGATION =>
+            {
+                tracing::info!(code = %e.code, "not ready yet, retrying in {delay:?}");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(10));
+            }
+            other => return other,
+        }
+    }
+}
+
+fn env(spec: &FunctionSpec) -> Environment {
+    Environment::builder()
+        .set_variables(Some(spec.environment.clone().into_iter().collect()))
+        .build()
+}
+
+pub async fn execute_function(
+    c: &Clients,
+    lab: &str,
+    name: &str,
+    steps: &[FunctionStep],
+    outputs: &Outputs,
+) -> Result<(), AwsError> {
+    let l = &c.lambda;
+    for step in steps {
+        match step {
+            FunctionStep::Create(spec) => {
+                let layers = layer_arns(spec, outputs)?;
+                let created = patiently(|| async {
+                    l.create_function()
+                        .function_name(name)
+                        .role(&spec.role)
+                        .runtime(Runtime::from(spec.runtime.as_str()))
+                        .handler(&spec.handler)
+                        .timeout(spec.timeout)
+                        .memory_size(spec.memory)
+                        .environment(env(spec))
+                        .set_layers(Some(layers.clone()))
+                        .architectures(Architecture::from(spec.architecture.as_str()))
+                        .code(
+                            FunctionCode::builder()
+                                .zip_file(Blob::new(spec.zip.as_ref().clone()))
+                                .build(),
+                        )
+                        .set_tags(Some(spec.tags.clone().into_iter().collect()))
+                        .send()
+                        .await
+                        .ctx("CreateFunction")
+                })
+                .await;
+                match created {
+                    Ok(_) => {}
+                    // Our earlier attempt whose answer was lost; the next plan reconciles it.
+                    Err(e)
+                        if e.code == "ResourceConflictException" && e.message.contains("exist") =>
+                    {
+                        let owned = read_function(c, name)
+                            .await?
+                            .is_some_and(|f| f.owner() == Some(lab));
+                        if !owned {
+                            return Err(e);
+                        }
+                    }
+                    Err(e) => return Err(e),
+                }
+                settle(c, name, true).await?;
+            }
+            FunctionStep::UpdateCode { zip, architecture } => {
+                settle(c, name, false).await?;
+                patiently(|| async {
+                    l.update_function_code()
+                        .function_name(name)
+                        .zip_file(Blob::new(zip.as_ref().clone()))
+                        .architectures(Architecture::from(architecture.as_str()))
+                        .send()
+                        .await
+                        .ctx("UpdateFunctionCode")
+                })
+                .await?;
+                settle(c, name, false).await?;
+            }
+            FunctionStep::UpdateConfig(spec) => {
+                let layers = layer_arns(spec, outputs)?;
+                settle(c, name, false).await?;
+                patiently(|| async {
+                    l.update_function_configuration()
+                        .function_name(name)
+                        .role(&spec.role)
+                        .runtime(Runtime::from(spec.runtime.as_str()))
+                        .handler(&spec.handler)
+                        .timeout(spec.timeout)
+                        .memory_size(spec.memory)
+                        .environment(env(spec))
+                        .set_layers(Some(layers.clone()))
+                        .send()
+                        .await
+                        .ctx("UpdateFunctionConfiguration")
+                })
+                .await?;
+                settle(c, name, false).await?;
+            }
+            FunctionStep::Tag { arn, set, remove } => {
+                if !remove.is_empty() {
+                    l.untag_resource()
+                        .resource(arn)
+                        .set_tag_keys(Some(remove.clone()))
+                        .send()
+                        .await
+                        .ctx("UntagResource")?;
+                }
+                if !set.is_empty() {
+                    l.tag_resource()
+                        .resource(arn)
+                        .set_tags(Some(set.clone().into_iter().collect()))
+                        .send()
+                        .await
+                        .ctx("TagResource")?;
+                }
+            }
+            FunctionStep::Delete => match l
+                .delete_function()
+                .function_name(name)
+                .send()
+                .await
+                .ctx("DeleteFunction")
+            {
+                Err(e) if e.class != Class::NotFound => return Err(e),
+                _ => {}
+            },
+        }
+    }
+    Ok(())
+}
+
+pub async fn execute_permissions(
+    c: &Clients,
+    function: &str,
+    steps: &[PermissionStep],
+) -> Result<(), AwsError> {
+    for step in steps {
+        match step {
+            PermissionStep::Add {
+                sid,
+                principal,
+                source_arn,
+                source_account,
+            } => {
+                let r = patiently(|| async {
+                    c.lambda
+                        .add_permission()
+                        .function_name(function)
+                        .statement_id(sid)
+                        .action("lambda:InvokeFunction")
+                        .principal(principal)
+                        .source_arn(source_arn)
+                        .set_source_account(source_account.clone())
+                        .send()
+                        .await
+                        .ctx("AddPermission")
+                })
+                .await;
+                match r {
+                    // The same statement, added by an attempt whose answer was lost.
+                    Err(e)
+                        if e.code == "ResourceConflictException"
+                            && e.message.contains("already exists") => {}
+                    other => other.map(drop)?,
+                }
+            }
+            PermissionStep::Remove { sid } => match c
+                .lambda
+                .remove_permission()
+                .function_name(function)
+                .statement_id(sid)
+                .send()
+                .await
+                .ctx("RemovePermission")
+            {
+                Err(e) if e.class != Class::NotFound => return Err(e),
+                _ => {}
+            },
+        }
+    }
+    Ok(())
+}
+
+pub fn function_arn(region: &str, account: &str, name: &str) -> String {
+    format!("arn:aws:lambda:{region}:{account}:function:{name}")
+}
