@@ -158,6 +158,7 @@ pub fn labctl(endpoint: &str, file: &Path, args: &[&str]) -> Run {
         .env("NO_PROXY", "127.0.0.1,localhost")
         .env("NO_COLOR", "1")
         .env("LABCTL_INITIAL_BACKOFF_MS", "50")
+        .env("LABCTL_PYTHON", python())
         .stdin(Stdio::null())
         .output()
         .unwrap();
@@ -251,6 +252,44 @@ pub fn s3() -> aws_sdk_s3::Client {
         .force_path_style(true)
         .build();
     aws_sdk_s3::Client::from_conf(cfg)
+}
+
+/// One SDK configuration for the checking clients of every service.
+pub fn sdk() -> aws_config::SdkConfig {
+    use aws_sdk_iam::config::{BehaviorVersion, Credentials, Region, SharedCredentialsProvider};
+    aws_config::SdkConfig::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .endpoint_url(moto())
+        .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
+            "testing", "testing", None, None, "tests",
+        )))
+        .build()
+}
+
+pub fn iam() -> aws_sdk_iam::Client {
+    aws_sdk_iam::Client::new(&sdk())
+}
+
+pub fn lambda() -> aws_sdk_lambda::Client {
+    aws_sdk_lambda::Client::new(&sdk())
+}
+
+pub fn events() -> aws_sdk_eventbridge::Client {
+    aws_sdk_eventbridge::Client::new(&sdk())
+}
+
+/// The shipped lab.yaml under another lab name, with code paths made absolute so it
+/// can live in a temporary folder.
+pub fn shipped_lab(name: &str) -> String {
+    let root = root();
+    std::fs::read_to_string(root.join("lab.yaml"))
+        .unwrap()
+        .replace("lab: photo-lab", &format!("lab: {name}"))
+        .replace(
+            "code: lambdas/",
+            &format!("code: {}/lambdas/", root.display()),
+        )
 }
 
 pub fn bucket(lab: &str, suffix: &str) -> String {

@@ -3,10 +3,12 @@
 //!
 //! - `validate`: lab files rejected offline, with lines, and no AWS connection.
 //! - `buckets`: apply, converge, drift, delete and destroy of S3 buckets.
+//! - `serverless`: role, layer, functions, permissions and triggers of the shipped lab.
 
 // Test helpers panic on setup failures: that is how a test reports them.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod buckets;
 mod harness;
+mod serverless;
 mod validate;

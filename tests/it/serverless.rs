@@ -1,0 +1,416 @@
+//! The serverless lab: role, layer, functions, permissions and triggers, checked
+//! through separate SDK clients.
+
+use aws_sdk_s3::types::{Event, NotificationConfiguration, TopicConfiguration};
+
+use crate::harness::{ACCOUNT, Lab, Proxy, bucket, events, iam, lambda, s3, shipped_lab};
+
+#[tokio::test]
+async fn shipped_lab_applies_converges_and_destroys() {
+    let name = "t-ship";
+    let lab = Lab::new(name, &shipped_lab(name));
+    lab.run(&["apply", "--auto-approve"]).ok();
+
+    // Role: trust, inline policy (bucket ARNs resolved), managed policy, tags.
+    let role = iam()
+        .get_role()
+        .role_name(format!("{name}-lambda"))
+        .send()
+        .await
+        .unwrap();
+    let role = role.role().unwrap();
+    assert_eq!(role.path(), "/labctl/");
+    let trust = percent_encoding::percent_decode_str(role.assume_role_policy_document().unwrap())
+        .decode_utf8_lossy()
+        .into_owned();
+    assert!(trust.contains("lambda.amazonaws.com"), "{trust}");
+    let doc = iam()
+        .get_role_policy()
+        .role_name(format!("{name}-lambda"))
+        .policy_name("s3-access")
+        .send()
+        .await
+        .unwrap();
+    let doc = percent_encoding::percent_decode_str(doc.policy_document())
+        .decode_utf8_lossy()
+        .into_owned();
+    assert!(
+        doc.contains(&format!("arn:aws:s3:::{}/*", bucket(name, "source"))),
+        "{doc}"
+    );
+    let attached = iam()
+        .list_attached_role_policies()
+        .role_name(format!("{name}-lambda"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        attached.attached_policies()[0].policy_name(),
+        Some("AWSLambdaBasicExecutionRole")
+    );
+
+    // Functions: configuration and the code's hash.
+    let f = lambda()
+        .get_function()
+        .function_name(format!("{name}-compress"))
+        .send()
+        .await
+        .unwrap();
+    let cfg = f.configuration().unwrap();
+    assert_eq!(cfg.handler(), Some("app.handler"));
+    assert_eq!(cfg.memory_size(), Some(1024));
+    assert_eq!(cfg.role(), Some(role.arn()));
+    let env = cfg.environment().unwrap().variables().unwrap();
+    assert_eq!(env.get("DEST_BUCKET"), Some(&bucket(name, "backup")));
+    assert_eq!(
+        env.get("DEST_PREFIX").map(String::as_str),
+        Some("compressed/")
+    );
+    let zip = labctl::package::zip_dir(
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("lambdas/compress"),
+    )
+    .unwrap();
+    assert_eq!(
+        cfg.code_sha256(),
+        Some(labctl::package::code_sha256(&zip).as_str())
+    );
+    assert_eq!(
+        f.tags().unwrap().get("labctl:lab").map(String::as_str),
+        Some(name)
+    );
+    // The layer holds Pillow for the declared platform, and compress uses it.
+    let layer_arn = cfg.layers()[0].arn().unwrap().to_owned();
+    assert!(
+        layer_arn.contains(&format!(":layer:{name}-pillow:")),
+        "{layer_arn}"
+    );
+    let versions = lambda()
+        .list_layer_versions()
+        .layer_name(format!("{name}-pillow"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(versions.layer_versions().len(), 1);
+
+    // Permissions: S3 may invoke backup (with SourceAccount), EventBridge may invoke compress.
+    let pol = lambda()
+        .get_policy()
+        .function_name(format!("{name}-backup"))
+        .send()
+        .await
+        .unwrap();
+    let pol = pol.policy().unwrap();
+    assert!(
+        pol.contains("s3.amazonaws.com")
+            && pol.contains(&format!("arn:aws:s3:::{}", bucket(name, "source")))
+            && pol.contains(ACCOUNT),
+        "{pol}"
+    );
+    let pol = lambda()
+        .get_policy()
+        .function_name(format!("{name}-compress"))
+        .send()
+        .await
+        .unwrap();
+    assert!(pol.policy().unwrap().contains("events.amazonaws.com"));
+
+    // Triggers: backup directly on every object; EventBridge on for compress's rule.
+    let n = s3()
+        .get_bucket_notification_configuration()
+        .bucket(bucket(name, "source"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(n.lambda_function_configurations().len(), 1);
+    assert!(
+        n.lambda_function_configurations()[0]
+            .lambda_function_arn()
+            .ends_with(&format!(":function:{name}-backup"))
+    );
+    assert!(n.event_bridge_configuration().is_some());
+    let rule = events()
+        .describe_rule()
+        .name(format!("{name}-compress-0"))
+        .send()
+        .await
+        .unwrap();
+    let pattern = rule.event_pattern().unwrap();
+    assert!(
+        pattern.contains("equals-ignore-case")
+            && pattern.contains(".jpeg")
+            && pattern.contains(&bucket(name, "source")),
+        "{pattern}"
+    );
+    let targets = events()
+        .list_targets_by_rule()
+        .rule(format!("{name}-compress-0"))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        targets.targets()[0]
+            .arn()
+            .ends_with(&format!(":function:{name}-compress"))
+    );
+
+    // A second run makes no write call.
+    let proxy = Proxy::start(&[]);
+    lab.run_at(&proxy.url, &["apply", "--auto-approve"]).ok();
+    assert_eq!(proxy.writes(), Vec::<String>::new());
+    lab.run(&["plan", "--detailed-exitcode"]).code_is(0);
+
+    // A foreign notification entry on the lab's bucket survives labctl's writes.
+    let foreign = TopicConfiguration::builder()
+        .id("someone-else")
+        .topic_arn(format!("arn:aws:sns:us-east-1:{ACCOUNT}:audit"))
+        .events(Event::from("s3:ObjectRemoved:*"))
+        .build()
+        .unwrap();
+    let mut all = NotificationConfiguration::builder().topic_configurations(foreign);
+    for l in n.lambda_function_configurations() {
+        all = all.lambda_function_configurations(l.clone());
+    }
+    if let Some(eb) = n.event_bridge_configuration() {
+        all = all.event_bridge_configuration(eb.clone());
+    }
+    s3().put_bucket_notification_configuration()
+        .bucket(bucket(name, "source"))
+        .notification_configuration(all.build())
+        .send()
+        .await
+        .unwrap();
+    lab.run(&["plan", "--detailed-exitcode"]).code_is(0);
+
+    let c = s3();
+    c.put_object()
+        .bucket(bucket(name, "source"))
+        .key("keep.txt")
+        .body(aws_sdk_s3::primitives::ByteStream::from_static(b"x"))
+        .send()
+        .await
+        .unwrap();
+    let r = lab.run(&["destroy", "--auto-approve"]).code_is(1);
+    assert!(r.stdout().contains("--empty-buckets"), "{}", r.stdout());
+    // Everything else is gone; the kept bucket lost labctl's entries and kept the foreign one.
+    assert!(
+        lambda()
+            .get_function()
+            .function_name(format!("{name}-backup"))
+            .send()
+            .await
+            .is_err()
+    );
+    assert!(
+        lambda()
+            .get_function()
+            .function_name(format!("{name}-compress"))
+            .send()
+            .await
+            .is_err()
+    );
+    assert!(
+        iam()
+            .get_role()
+            .role_name(format!("{name}-lambda"))
+            .send()
+            .await
+            .is_err()
+    );
+    assert!(
+        events()
+            .describe_rule()
+            .name(format!("{name}-compress-0"))
+            .send()
+            .await
+            .is_err()
+    );
+    let versions = lambda()
+        .list_layer_versions()
+        .layer_name(format!("{name}-pillow"))
+        .send()
+        .await
+        .unwrap();
+    assert!(versions.layer_versions().is_empty());
+    let n = s3()
+        .get_bucket_notification_configuration()
+        .bucket(bucket(name, "source"))
+        .send()
+        .await
+        .unwrap();
+    assert!(n.lambda_function_configurations().is_empty());
+    assert_eq!(
+        n.topic_configurations().len(),
+        1,
+        "the foreign entry was removed"
+    );
+    lab.run(&["destroy", "--auto-approve", "--empty-buckets"])
+        .ok();
+    assert!(
+        s3().head_bucket()
+            .bucket(bucket(name, "source"))
+            .send()
+            .await
+            .is_err()
+    );
+}
+
+#[tokio::test]
+async fn each_edit_updates_only_what_changed() {
+    let name = "t-edit";
+    let dir = tempfile::tempdir().unwrap();
+    // Own copies of the function code, to edit.
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    for f in ["backup", "compress"] {
+        std::fs::create_dir_all(dir.path().join(f)).unwrap();
+        std::fs::copy(
+            root.join(format!("lambdas/{f}/app.py")),
+            dir.path().join(format!("{f}/app.py")),
+        )
+        .unwrap();
+    }
+    let yaml = shipped_lab(name).replace(
+        &format!("{}/lambdas/", root.display()),
+        &format!("{}/", dir.path().display()),
+    );
+    let lab = Lab::new(name, &yaml);
+    lab.run(&["apply", "--auto-approve"]).ok();
+
+    // Only a handler's source: only its code is uploaded.
+    std::fs::write(
+        dir.path().join("backup/app.py"),
+        std::fs::read_to_string(dir.path().join("backup/app.py")).unwrap() + "\n# edited\n",
+    )
+    .unwrap();
+    let proxy = Proxy::start(&[]);
+    lab.run_at(&proxy.url, &["apply", "--auto-approve"]).ok();
+    assert_eq!(proxy.writes(), vec!["lambda UpdateFunctionCode".to_owned()]);
+
+    // Only an environment variable: only the configuration.
+    lab.write(&yaml.replace("DEST_PREFIX: compressed/", "DEST_PREFIX: small/"));
+    let proxy = Proxy::start(&[]);
+    lab.run_at(&proxy.url, &["apply", "--auto-approve"]).ok();
+    assert_eq!(
+        proxy.writes(),
+        vec!["lambda UpdateFunctionConfiguration".to_owned()]
+    );
+    let cfg = lambda()
+        .get_function_configuration()
+        .function_name(format!("{name}-compress"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        cfg.environment()
+            .unwrap()
+            .variables()
+            .unwrap()
+            .get("DEST_PREFIX")
+            .map(String::as_str),
+        Some("small/")
+    );
+
+    // Another Pillow pin: one new layer version, and compress moves to it.
+    lab.write(
+        &yaml
+            .replace("DEST_PREFIX: compressed/", "DEST_PREFIX: small/")
+            .replace("Pillow==11.1.0", "Pillow==11.0.0"),
+    );
+    let proxy = Proxy::start(&[]);
+    lab.run_at(&proxy.url, &["apply", "--auto-approve"]).ok();
+    assert_eq!(
+        proxy.writes(),
+        vec![
+            "lambda PublishLayerVersion".to_owned(),
+            "lambda UpdateFunctionConfiguration".to_owned()
+        ]
+    );
+    let versions = lambda()
+        .list_layer_versions()
+        .layer_name(format!("{name}-pillow"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(versions.layer_versions().len(), 2);
+    let newest = versions
+        .layer_versions()
+        .iter()
+        .max_by_key(|v| v.version())
+        .unwrap()
+        .layer_version_arn()
+        .unwrap()
+        .to_owned();
+    let cfg = lambda()
+        .get_function_configuration()
+        .function_name(format!("{name}-compress"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cfg.layers()[0].arn(), Some(newest.as_str()));
+    lab.run(&["plan", "--detailed-exitcode"]).code_is(0);
+    lab.run(&["destroy", "--auto-approve", "--empty-buckets"])
+        .ok();
+}
+
+#[tokio::test]
+async fn an_existing_role_is_used_without_any_iam_write() {
+    let name = "t-academy";
+    let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
+    // LabRole as AWS Academy has it (once per moto server: tests share it).
+    let _ = iam()
+        .create_role()
+        .role_name("LabRole")
+        .assume_role_policy_document(trust)
+        .send()
+        .await;
+    let role_arn = iam()
+        .get_role()
+        .role_name("LabRole")
+        .send()
+        .await
+        .unwrap()
+        .role()
+        .unwrap()
+        .arn()
+        .to_owned();
+    let yaml = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("lab.academy.yaml"),
+    )
+    .unwrap()
+    .replace("lab: photo-lab", &format!("lab: {name}"))
+    .replace(
+        "code: lambdas/",
+        &format!("code: {}/lambdas/", env!("CARGO_MANIFEST_DIR")),
+    );
+    let lab = Lab::new(name, &yaml);
+    let proxy = Proxy::start(&[]);
+    lab.run_at(&proxy.url, &["apply", "--auto-approve"]).ok();
+    let iam_writes: Vec<String> = proxy
+        .writes()
+        .into_iter()
+        .filter(|w| w.starts_with("iam "))
+        .collect();
+    assert_eq!(iam_writes, Vec::<String>::new());
+    let cfg = lambda()
+        .get_function_configuration()
+        .function_name(format!("{name}-backup"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cfg.role(), Some(role_arn.as_str()));
+    lab.run(&["plan", "--detailed-exitcode"]).code_is(0);
+    let proxy = Proxy::start(&[]);
+    lab.run_at(
+        &proxy.url,
+        &["destroy", "--auto-approve", "--empty-buckets"],
+    )
+    .ok();
+    assert!(
+        proxy.writes().iter().all(|w| !w.starts_with("iam ")),
+        "{:?}",
+        proxy.writes()
+    );
+    assert!(
+        iam().get_role().role_name("LabRole").send().await.is_ok(),
+        "LabRole must never be deleted"
+    );
+}
