@@ -169,3 +169,26 @@ fn undeclared_owned_buckets_are_deleted_and_foreign_ones_are_errors() {
         "#]],
     );
 }
+
+#[test]
+fn learner_lab_sessions_must_use_the_existing_role() {
+    let yaml = "lab: demo\nregion: us-east-1\nrole:\n  name: demo-lambda\n";
+    let lab = crate::config::parse_str("lab.yaml", yaml, Path::new(".")).expect("valid fixture");
+    let opts = super::Options {
+        learner_lab: true,
+        ..Default::default()
+    };
+    let p = super::diff(
+        &lab,
+        &vars(&lab),
+        &LiveState::default(),
+        opts,
+        &super::Artifacts::default(),
+    );
+    assert!(p.actions.is_empty(), "no IAM write may be planned");
+    assert!(
+        p.errors[0].help.contains("existing: LabRole"),
+        "{:?}",
+        p.errors
+    );
+}

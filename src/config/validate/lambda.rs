@@ -265,7 +265,10 @@ pub(super) fn function(lab: &Lab, name: &str, f: &Function, vars: &Vars, s: &mut
             }
         }
     }
-    for t in &f.triggers {
+    for (i, t) in f.triggers.iter().enumerate() {
+        if t.via == Via::EventBridge && phys.len() + 1 + i.to_string().len() > 64 {
+            s.err(t.pos, format!("the EventBridge rule for this trigger would be named `{phys}-{i}`, longer than 64 characters"), "shorten the lab or function name");
+        }
         if !lab.buckets.contains_key(&t.bucket) {
             let known: Vec<&str> = lab.buckets.keys().map(String::as_str).collect();
             let help = crate::config::diag::did_you_mean(&t.bucket, &known)
