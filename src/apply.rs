@@ -172,7 +172,7 @@ async fn execute(
     opts: Options,
     outputs: &Outputs,
 ) -> Result<(), AwsError> {
-    use crate::aws::{events, iam, lambda, s3};
+    use crate::aws::{ec2, events, iam, lambda, s3};
     match work {
         Work::Bucket { name, steps } => s3::execute(c, name, steps, opts.empty_buckets).await,
         Work::Role { name, steps } => iam::execute(c, lab, name, steps).await,
@@ -190,5 +190,8 @@ async fn execute(
         }
         Work::Notification { bucket, config } => s3::put_notification(c, bucket, config).await,
         Work::Rule { name, step } => events::execute(c, name, step).await,
+        Work::Subnet { name, steps } => ec2::execute_subnet(c, name, steps).await,
+        Work::Group { name, vpc, steps } => ec2::execute_group(c, vpc, name, steps, outputs).await,
+        Work::GroupRules { group, changes } => ec2::execute_rules(c, group, changes, outputs).await,
     }
 }

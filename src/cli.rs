@@ -123,7 +123,13 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             let p = make_plan(&ctx, &lab, plan::Options::default(), false).await?;
             if a.json {
                 println!("{}", json::plan(&p));
-            } else {
+            }
+            // A plan with problems is not a plan: show the problems only.
+            if !p.errors.is_empty() {
+                print_errors(&p);
+                return Ok(ExitCode::from(1));
+            }
+            if !a.json {
                 print!(
                     "{}",
                     human::plan(
@@ -133,10 +139,6 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                         }
                     )
                 );
-            }
-            if !p.errors.is_empty() {
-                print_errors(&p);
-                return Ok(ExitCode::from(1));
             }
             Ok(if a.detailed_exitcode && !p.is_empty() {
                 ExitCode::from(2)
@@ -244,8 +246,11 @@ async fn make_plan(
         role,
         functions: lab.functions.keys().map(|f| lab.physical(f)).collect(),
         layers: lab.layers.keys().map(|l| lab.physical(l)).collect(),
+        // Destroy looks for the lab's network even when lab.yaml no longer declares one.
+        network: lab.network.is_some() || destroying,
     };
     opts.learner_lab = ctx.identity.is_learner_lab();
+    opts.destroying = destroying;
     if opts.learner_lab
         && !destroying
         && !["us-east-1", "us-west-2"].contains(&ctx.clients.region.as_str())
@@ -280,6 +285,9 @@ async fn make_plan(
 }
 
 fn print_errors(p: &Plan) {
+    for w in &p.warnings {
+        eprintln!("warning: {w}");
+    }
     for e in &p.errors {
         eprintln!("error: {}: {}\n  help: {}", e.addr, e.message, e.help);
     }
@@ -300,15 +308,15 @@ async fn execute(
     let style = human::Style {
         color: render::use_color(),
     };
-    if !as_json {
-        print!("{}", human::plan(p, &style));
-    }
     if !p.errors.is_empty() {
         if as_json {
             println!("{}", json::plan(p));
         }
         print_errors(p);
         return Ok(ExitCode::from(1));
+    }
+    if !as_json {
+        print!("{}", human::plan(p, &style));
     }
     if p.is_empty() {
         if as_json {

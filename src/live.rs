@@ -24,6 +24,67 @@ pub struct LiveState {
     pub notifications: BTreeMap<String, LiveNotification>,
     /// EventBridge rules tagged as the lab's, by name.
     pub rules: BTreeMap<String, LiveRule>,
+    /// The region's default VPC, read only when the lab declares a network or owns
+    /// network resources.
+    pub network: Option<LiveNetwork>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LiveNetwork {
+    /// None: the region has no default VPC.
+    pub vpc: Option<LiveVpc>,
+    /// Availability zones of the region: (name, id).
+    pub zones: Vec<(String, String)>,
+    /// Every subnet of the VPC (the lab's are found by their tags).
+    pub subnets: Vec<LiveSubnet>,
+    /// Every security group of the VPC.
+    pub groups: Vec<LiveGroup>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveVpc {
+    pub id: String,
+    pub cidrs: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveSubnet {
+    pub id: String,
+    pub cidr: String,
+    pub az: String,
+    pub az_id: String,
+    pub map_public_ip: bool,
+    pub default_for_az: bool,
+    pub tags: Tags,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveGroup {
+    pub id: String,
+    pub name: String,
+    pub description: String,
+    pub tags: Tags,
+    pub ingress: Vec<SgRuleState>,
+    pub egress: Vec<SgRuleState>,
+}
+
+/// One security group rule in a normal form both lab.yaml and EC2's answer reduce to:
+/// one protocol, one port range, one source.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct SgRuleState {
+    /// `tcp`, `udp`, `icmp` or `-1`.
+    pub protocol: String,
+    pub from_port: i32,
+    pub to_port: i32,
+    pub source: SgSource,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum SgSource {
+    Cidr(String),
+    Cidr6(String),
+    /// A security group by id.
+    Group(String),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -221,6 +282,8 @@ pub struct Wanted {
     pub role: Option<(String, bool)>,
     pub functions: Vec<String>,
     pub layers: Vec<String>,
+    /// Read the default VPC (the lab declares a network, or may own network resources).
+    pub network: bool,
 }
 
 /// Reads everything the plan needs, every service at once. Only read calls.
@@ -258,7 +321,23 @@ pub async fn read(c: &Clients, id: &Identity, want: &Wanted) -> Result<LiveState
         .filter(|(_, p)| matches!(p, BucketPresence::Present(b) if b.owner().is_none_or(|o| o == want.lab)))
         .map(|(n, _)| n.clone())
         .collect();
-    let notifications = aws::s3::read_notifications(c, &present).await?;
+    let (notifications, network) = tokio::try_join!(
+        async {
+            aws::s3::read_notifications(c, &present)
+                .await
+                .map_err(anyhow::Error::from)
+        },
+        async {
+            if want.network {
+                aws::ec2::read(c)
+                    .await
+                    .map(Some)
+                    .map_err(anyhow::Error::from)
+            } else {
+                Ok(None)
+            }
+        },
+    )?;
     Ok(LiveState {
         buckets,
         roles,
@@ -267,5 +346,6 @@ pub async fn read(c: &Clients, id: &Identity, want: &Wanted) -> Result<LiveState
         layers,
         notifications,
         rules,
+        network,
     })
 }

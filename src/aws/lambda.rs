@@ -1,7 +1,6 @@
 //! Lambda: functions, their resource policies, and the lab's layer versions.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::Duration;
 
 use aws_sdk_lambda::client::Waiters;
@@ -20,8 +19,7 @@ pub fn layer_marker(lab: &str) -> String {
     format!("labctl:lab={lab} ")
 }
 
-/// Published layer version ARNs of this run, by layer name, for functions that wait on them.
-pub type Outputs = Arc<std::sync::Mutex<BTreeMap<String, String>>>;
+pub use super::Outputs;
 
 fn err(op: &'static str, message: String) -> AwsError {
     AwsError {
@@ -334,9 +332,7 @@ pub async fn execute_layer(
 }
 
 fn record(outputs: &Outputs, name: &str, arn: String) {
-    if let Ok(mut o) = outputs.lock() {
-        o.insert(name.to_owned(), arn);
-    }
+    super::record(outputs, name, arn);
 }
 
 fn layer_arns(spec: &FunctionSpec, outputs: &Outputs) -> Result<Vec<String>, AwsError> {

@@ -2,6 +2,7 @@
 //! one module per service that reads live state into `live` types and carries out
 //! the planner's steps.
 
+pub mod ec2;
 pub mod error;
 pub mod events;
 pub mod iam;
@@ -122,4 +123,18 @@ pub async fn identity(c: &Clients) -> Result<Identity> {
         .to_owned();
     let arn = out.arn().unwrap_or_default().to_owned();
     Ok(Identity { account_id, arn })
+}
+
+/// Values only known once an action ran (a new layer version's ARN, a new security
+/// group's id), shared with the actions that depend on it.
+pub type Outputs = std::sync::Arc<std::sync::Mutex<std::collections::BTreeMap<String, String>>>;
+
+pub fn record(outputs: &Outputs, key: &str, value: String) {
+    if let Ok(mut o) = outputs.lock() {
+        o.insert(key.to_owned(), value);
+    }
+}
+
+pub fn output(outputs: &Outputs, key: &str) -> Option<String> {
+    outputs.lock().ok().and_then(|o| o.get(key).cloned())
 }

@@ -94,9 +94,10 @@ pub(super) fn plan(lab: &Lab, vars: &Vars, live: &LiveState, opts: Options, plan
         {
             let reason = match lb.objects {
                 Some(n) if n.count > 0 => format!(
-                    "tagged as this lab's, no longer in lab.yaml; holds {n}: deleted only with --empty-buckets"
+                    "{}; holds {n}: deleted only with --empty-buckets",
+                    super::gone(opts)
                 ),
-                _ => "tagged as this lab's, no longer in lab.yaml".into(),
+                _ => super::gone(opts).into(),
             };
             plan.actions.push(Action {
                 addr: Addr {

@@ -209,7 +209,7 @@ pub(super) fn plan(cx: &Ctx, plan: &mut Plan) {
                 steps,
             },
         );
-        a.reason = Some("tagged as this lab's, no longer in lab.yaml".into());
+        a.reason = Some(super::gone(cx.opts).into());
         // After the functions that run as it are gone or moved.
         a.after = cx
             .live

@@ -348,7 +348,7 @@ pub(super) fn plan(cx: &Ctx, plan: &mut Plan) {
                 steps: vec![FunctionStep::Delete],
             },
         );
-        a.reason = Some("tagged as this lab's, no longer in lab.yaml".into());
+        a.reason = Some(super::gone(cx.opts).into());
         a.after = cx
             .live
             .notifications

@@ -5,6 +5,7 @@
 mod bucket;
 mod iam;
 mod lambda;
+mod network;
 #[cfg(test)]
 mod tests;
 mod trigger;
@@ -14,7 +15,7 @@ use std::fmt;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use crate::live::{LiveNotification, LiveState, RuleState};
+use crate::live::{LiveNotification, LiveState, RuleState, SgRuleState};
 use crate::model::{Arch, Lab, LayerSource, Tags};
 use crate::template::Vars;
 
@@ -27,6 +28,9 @@ pub enum Kind {
     Permissions,
     Notification,
     Rule,
+    Subnet,
+    Group,
+    GroupRules,
 }
 
 impl Kind {
@@ -39,6 +43,9 @@ impl Kind {
             Kind::Permissions => "lambda permissions",
             Kind::Notification => "s3 notification",
             Kind::Rule => "eventbridge rule",
+            Kind::Subnet => "ec2 subnet",
+            Kind::Group => "ec2 security group",
+            Kind::GroupRules => "ec2 security group rules",
         }
     }
 }
@@ -125,6 +132,81 @@ pub enum Work {
         name: String,
         step: RuleStep,
     },
+    Subnet {
+        name: String,
+        steps: Vec<SubnetStep>,
+    },
+    Group {
+        name: String,
+        vpc: String,
+        steps: Vec<GroupStep>,
+    },
+    GroupRules {
+        group: GroupRef,
+        changes: Vec<RuleChange>,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SubnetStep {
+    Create {
+        vpc: String,
+        cidr: String,
+        az: String,
+        map_public_ip: bool,
+        tags: Tags,
+    },
+    SetPublicIp {
+        id: String,
+        value: bool,
+    },
+    Tags {
+        id: String,
+        set: Tags,
+        remove: Vec<String>,
+    },
+    Delete {
+        id: String,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GroupStep {
+    Create {
+        description: String,
+        tags: Tags,
+    },
+    Tags {
+        id: String,
+        set: Tags,
+        remove: Vec<String>,
+    },
+    Delete {
+        id: String,
+    },
+}
+
+/// A security group by id, or one this run creates (its id known only then).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GroupRef {
+    Id(String),
+    Created(String),
+}
+
+impl GroupRef {
+    /// Rule sources carry `sg-...` ids, or `new:NAME` for a group created in this run.
+    pub fn parse(s: &str) -> GroupRef {
+        match s.strip_prefix("new:") {
+            Some(name) => GroupRef::Created(name.to_owned()),
+            None => GroupRef::Id(s.to_owned()),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RuleChange {
+    Authorize { rule: SgRuleState, ingress: bool },
+    Revoke { rule: SgRuleState, ingress: bool },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -291,6 +373,17 @@ pub struct Options {
     pub adopt: bool,
     /// The caller is an AWS Academy Learner Lab session.
     pub learner_lab: bool,
+    /// Planning `destroy`: everything the lab owns goes.
+    pub destroying: bool,
+}
+
+/// Why a resource the lab owns is deleted.
+fn gone(opts: Options) -> &'static str {
+    if opts.destroying {
+        "tagged as this lab's: destroyed"
+    } else {
+        "tagged as this lab's, no longer in lab.yaml"
+    }
 }
 
 /// Local build results the plan compares with live state: function packages (with
@@ -324,10 +417,7 @@ pub fn diff(lab: &Lab, vars: &Vars, live: &LiveState, opts: Options, art: &Artif
     iam::plan(&cx, &mut plan);
     lambda::plan(&cx, &mut plan);
     trigger::plan(&cx, &mut plan);
-    if lab.network.is_some() {
-        plan.warnings
-            .push("network: validated but not provisioned yet by this version of labctl".into());
-    }
+    network::plan(&cx, &mut plan);
     resolve(&mut plan);
     plan
 }

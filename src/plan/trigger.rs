@@ -302,7 +302,7 @@ pub(super) fn plan(cx: &Ctx, plan: &mut Plan) {
                 },
             },
         );
-        a.reason = Some("tagged as this lab's, no longer in lab.yaml".into());
+        a.reason = Some(super::gone(cx.opts).into());
         plan.actions.push(a);
     }
     let _ = rule_arn;

@@ -153,8 +153,8 @@ pub fn labctl(endpoint: &str, file: &Path, args: &[&str]) -> Run {
         .env("AWS_SECRET_ACCESS_KEY", "testing")
         .env("AWS_REGION", "us-east-1")
         .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("AWS_CONFIG_FILE", "/nonexistent")
-        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+        .env("AWS_CONFIG_FILE", empty_config())
+        .env("AWS_SHARED_CREDENTIALS_FILE", empty_config())
         .env("NO_PROXY", "127.0.0.1,localhost")
         .env("NO_COLOR", "1")
         .env("LABCTL_INITIAL_BACKOFF_MS", "50")
@@ -280,16 +280,37 @@ pub fn events() -> aws_sdk_eventbridge::Client {
 }
 
 /// The shipped lab.yaml under another lab name, with code paths made absolute so it
-/// can live in a temporary folder.
-pub fn shipped_lab(name: &str) -> String {
-    let root = root();
-    std::fs::read_to_string(root.join("lab.yaml"))
-        .unwrap()
-        .replace("lab: photo-lab", &format!("lab: {name}"))
+/// can live in a temporary folder, and its two subnets moved to `172.31.<net>.0/24` and
+/// the next block: tests share one default VPC, so each needs its own blocks.
+pub fn shipped_lab(name: &str, net: u8) -> String {
+    adapt(
+        &std::fs::read_to_string(root().join("lab.yaml")).unwrap(),
+        name,
+        net,
+    )
+}
+
+pub fn adapt(yaml: &str, name: &str, net: u8) -> String {
+    yaml.replace("lab: photo-lab", &format!("lab: {name}"))
         .replace(
             "code: lambdas/",
-            &format!("code: {}/lambdas/", root.display()),
+            &format!("code: {}/lambdas/", root().display()),
         )
+        .replace("172.31.96.0/24", &format!("172.31.{net}.0/24"))
+        .replace("172.31.97.0/24", &format!("172.31.{}.0/24", net + 1))
+}
+
+/// An empty AWS config file: the developer's own must not leak into tests.
+fn empty_config() -> &'static Path {
+    static FILE: OnceLock<PathBuf> = OnceLock::new();
+    FILE.get_or_init(|| {
+        let p = std::env::temp_dir().join(format!(
+            "labctl-tests-empty-aws-config-{}",
+            std::process::id()
+        ));
+        std::fs::write(&p, "").unwrap();
+        p
+    })
 }
 
 pub fn bucket(lab: &str, suffix: &str) -> String {

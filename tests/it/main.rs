@@ -3,6 +3,7 @@
 //!
 //! - `validate`: lab files rejected offline, with lines, and no AWS connection.
 //! - `buckets`: apply, converge, drift, delete and destroy of S3 buckets.
+//! - `network`: default-VPC subnets and security groups, drift and conflicts.
 //! - `serverless`: role, layer, functions, permissions and triggers of the shipped lab.
 
 // Test helpers panic on setup failures: that is how a test reports them.
@@ -10,5 +11,6 @@
 
 mod buckets;
 mod harness;
+mod network;
 mod serverless;
 mod validate;

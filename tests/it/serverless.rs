@@ -3,12 +3,12 @@
 
 use aws_sdk_s3::types::{Event, NotificationConfiguration, TopicConfiguration};
 
-use crate::harness::{ACCOUNT, Lab, Proxy, bucket, events, iam, lambda, s3, shipped_lab};
+use crate::harness::{ACCOUNT, Lab, Proxy, adapt, bucket, events, iam, lambda, s3, shipped_lab};
 
 #[tokio::test]
 async fn shipped_lab_applies_converges_and_destroys() {
     let name = "t-ship";
-    let lab = Lab::new(name, &shipped_lab(name));
+    let lab = Lab::new(name, &shipped_lab(name, 100));
     lab.run(&["apply", "--auto-approve"]).ok();
 
     // Role: trust, inline policy (bucket ARNs resolved), managed policy, tags.
@@ -268,7 +268,7 @@ async fn each_edit_updates_only_what_changed() {
         )
         .unwrap();
     }
-    let yaml = shipped_lab(name).replace(
+    let yaml = shipped_lab(name, 102).replace(
         &format!("{}/lambdas/", root.display()),
         &format!("{}/", dir.path().display()),
     );
@@ -372,15 +372,8 @@ async fn an_existing_role_is_used_without_any_iam_write() {
         .unwrap()
         .arn()
         .to_owned();
-    let yaml = std::fs::read_to_string(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("lab.academy.yaml"),
-    )
-    .unwrap()
-    .replace("lab: photo-lab", &format!("lab: {name}"))
-    .replace(
-        "code: lambdas/",
-        &format!("code: {}/lambdas/", env!("CARGO_MANIFEST_DIR")),
-    );
+    let academy = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("lab.academy.yaml");
+    let yaml = adapt(&std::fs::read_to_string(academy).unwrap(), name, 104);
     let lab = Lab::new(name, &yaml);
     let proxy = Proxy::start(&[]);
     lab.run_at(&proxy.url, &["apply", "--auto-approve"]).ok();
