@@ -342,9 +342,18 @@ async fn execute(
         let _ = std::io::stdout().flush();
     })
     .await;
+    let notes = aws::take_notes();
     if as_json {
-        println!("{}", json::report(p, &report));
+        println!("{}", json::report(p, &report, &notes));
     } else {
+        if !notes.is_empty() {
+            println!(
+                "\nFound already done, by another run or an earlier attempt whose answer was lost:"
+            );
+            for n in &notes {
+                println!("  {n}");
+            }
+        }
         println!("\n{}", human::summary(p, &report, verb));
     }
     Ok(if report.ok() {

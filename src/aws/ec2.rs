@@ -224,7 +224,10 @@ pub async fn execute_subnet(c: &Clients, name: &str, steps: &[SubnetStep]) -> Re
                     // A create whose answer was lost: the subnet is there, with our tags.
                     Err(e) if e.code == "InvalidSubnet.Conflict" => {
                         match find_subnet(c, vpc, cidr, name).await? {
-                            Some(id) => id,
+                            Some(id) => {
+                                super::note(format!("ec2 subnet {name}: already existed"));
+                                id
+                            }
                             None => return Err(e),
                         }
                     }
@@ -411,7 +414,10 @@ pub async fn execute_group(
                                 == tags.get(crate::model::OWNER_TAG)
                         });
                         match owned.and_then(|g| g.group_id()) {
-                            Some(id) => id.to_owned(),
+                            Some(id) => {
+                                super::note(format!("ec2 security group {name}: already existed"));
+                                id.to_owned()
+                            }
                             None => return Err(e),
                         }
                     }

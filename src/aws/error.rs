@@ -17,6 +17,8 @@ pub enum Class {
     /// Credentials expired or invalid: stop everything, retrying cannot help.
     Credentials,
     AccessDenied,
+    /// Throttling, a 5xx answer or a lost connection: worth another try.
+    Transient,
     /// Anything else: report it.
     Fatal,
 }
@@ -74,6 +76,30 @@ const NOT_READY: &[&str] = &[
     "DependencyViolation",
     "ResourceInUseException",
 ];
+const TRANSIENT: &[&str] = &[
+    "Throttling",
+    "ThrottlingException",
+    "ThrottledException",
+    "RequestThrottledException",
+    "TooManyRequestsException",
+    "RequestLimitExceeded",
+    "SlowDown",
+    "InternalError",
+    "InternalFailure",
+    "InternalException",
+    "ServiceUnavailable",
+    "ServiceException",
+    "ServiceFailure",
+    "Unavailable",
+    "RequestTimeout",
+    "RequestTimeoutException",
+    "EC2ThrottledException",
+    "PriorRequestNotComplete",
+    "BandwidthLimitExceeded",
+    "DispatchFailure",
+    "ResponseError",
+    "Timeout",
+];
 const CREDENTIALS: &[&str] = &[
     "ExpiredToken",
     "ExpiredTokenException",
@@ -90,6 +116,8 @@ pub fn classify_code(code: &str, status: Option<u16>) -> Class {
         Class::NotFound
     } else if NOT_READY.contains(&code) {
         Class::NotReady
+    } else if TRANSIENT.contains(&code) || status.is_some_and(|s| s >= 500) {
+        Class::Transient
     } else if CREDENTIALS.contains(&code) {
         Class::Credentials
     } else if code == "AccessDenied"
@@ -124,16 +152,18 @@ where
         }
         _ => {
             let text = DisplayErrorContext(&err).to_string();
-            let class = if text.contains("no credentials") || text.contains("credential provider") {
-                Class::Credentials
-            } else {
-                Class::Fatal
-            };
             let code = match &err {
                 SdkError::TimeoutError(_) => "Timeout",
                 SdkError::DispatchFailure(_) => "DispatchFailure",
                 SdkError::ResponseError(_) => "ResponseError",
                 _ => "ConstructionFailure",
+            };
+            let class = if text.contains("no credentials") || text.contains("credential provider") {
+                Class::Credentials
+            } else if code == "ConstructionFailure" {
+                Class::Fatal
+            } else {
+                Class::Transient
             };
             AwsError {
                 op,

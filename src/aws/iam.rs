@@ -223,6 +223,7 @@ pub async fn execute(
                         {
                             return Err(e);
                         }
+                        super::note(format!("iam role {name}: already existed"));
                     }
                     Err(e) => return Err(denied(e)),
                 }

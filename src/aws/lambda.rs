@@ -262,59 +262,50 @@ pub async fn execute_layer(
                     .map(|v| v.into_iter().rev().find(|x| &x.description == description))
             };
             if let Some(v) = find().await? {
+                super::note(format!(
+                    "lambda layer {name}: version {} with this content already existed",
+                    v.version
+                ));
                 record(outputs, name, v.arn);
                 return Ok(());
             }
             let zip = crate::package::layer_zip(source, runtimes, *architecture)
                 .map_err(|e| err("build layer", format!("{e:#}")))?;
-            let mut attempt = 0;
-            loop {
-                attempt += 1;
-                let content = LayerVersionContentInput::builder()
-                    .zip_file(Blob::new(zip.clone()))
-                    .build();
-                let mut req = c
-                    .lambda
-                    .publish_layer_version()
-                    .layer_name(name)
-                    .description(description)
-                    .content(content)
-                    .compatible_architectures(Architecture::from(architecture.as_str()));
-                for r in runtimes {
-                    req = req.compatible_runtimes(Runtime::from(r.as_str()));
-                }
-                let sent = req
-                    .customize()
-                    .config_override(
-                        aws_sdk_lambda::config::Builder::default()
-                            .retry_config(aws_sdk_lambda::config::retry::RetryConfig::disabled()),
-                    )
-                    .send()
-                    .await
-                    .ctx("PublishLayerVersion");
-                match sent {
-                    Ok(o) => {
-                        record(
-                            outputs,
-                            name,
-                            o.layer_version_arn().unwrap_or_default().to_owned(),
-                        );
-                        return Ok(());
+            let published = super::once(
+                "PublishLayerVersion",
+                || async {
+                    let content = LayerVersionContentInput::builder()
+                        .zip_file(Blob::new(zip.clone()))
+                        .build();
+                    let mut req = c
+                        .lambda
+                        .publish_layer_version()
+                        .layer_name(name)
+                        .description(description)
+                        .content(content)
+                        .compatible_architectures(Architecture::from(architecture.as_str()));
+                    for r in runtimes {
+                        req = req.compatible_runtimes(Runtime::from(r.as_str()));
                     }
-                    Err(e)
-                        if attempt < 6
-                            && !matches!(e.class, Class::Credentials | Class::AccessDenied) =>
-                    {
-                        tracing::debug!(%e, "publish failed; checking whether it took effect");
-                        tokio::time::sleep(Duration::from_millis(300 * attempt)).await;
-                        if let Some(v) = find().await? {
-                            record(outputs, name, v.arn);
-                            return Ok(());
-                        }
-                    }
-                    Err(e) => return Err(e),
-                }
-            }
+                    req.customize()
+                        .config_override(
+                            aws_sdk_lambda::config::Builder::default().retry_config(
+                                aws_sdk_lambda::config::retry::RetryConfig::disabled(),
+                            ),
+                        )
+                        .send()
+                        .await
+                        .ctx("PublishLayerVersion")
+                },
+                || async { find().await.map(|v| v.is_some()) },
+            )
+            .await?;
+            let arn = match published {
+                Some(o) => o.layer_version_arn().unwrap_or_default().to_owned(),
+                None => find().await?.map(|v| v.arn).unwrap_or_default(),
+            };
+            record(outputs, name, arn);
+            Ok(())
         }
         LayerStep::DeleteVersion(n) => match c
             .lambda
@@ -387,7 +378,17 @@ async fn settle(c: &Clients, name: &str, created: bool) -> Result<(), AwsError> 
 }
 
 /// Retries what Lambda refuses while a function is busy or a new role is not yet usable.
-async fn patiently<T, F, Fut>(mut f: F) -> Result<T, AwsError>
+async fn patiently<T, F, Fut>(f: F) -> Result<T, AwsError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, AwsError>>,
+{
+    retry_while(true, f).await
+}
+
+/// `busy_conflicts`: a ResourceConflictException means "busy, try later". For creates
+/// it means "already exists", which waiting cannot change.
+async fn retry_while<T, F, Fut>(busy_conflicts: bool, mut f: F) -> Result<T, AwsError>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T, AwsError>>,
@@ -397,7 +398,8 @@ where
     loop {
         match f().await {
             Err(e)
-                if (e.class == Class::NotReady
+                if ((e.class == Class::NotReady
+                    && (busy_conflicts || e.code != "ResourceConflictException"))
                     || (e.code == "InvalidParameterValueException"
                         && e.message.contains("cannot be assumed")))
                     && start.elapsed() < ROLE_PROPAGATION =>
@@ -429,7 +431,7 @@ pub async fn execute_function(
         match step {
             FunctionStep::Create(spec) => {
                 let layers = layer_arns(spec, outputs)?;
-                let created = patiently(|| async {
+                let created = retry_while(false, || async {
                     l.create_function()
                         .function_name(name)
                         .role(&spec.role)
@@ -454,15 +456,14 @@ pub async fn execute_function(
                 match created {
                     Ok(_) => {}
                     // Our earlier attempt whose answer was lost; the next plan reconciles it.
-                    Err(e)
-                        if e.code == "ResourceConflictException" && e.message.contains("exist") =>
-                    {
+                    Err(e) if e.code == "ResourceConflictException" => {
                         let owned = read_function(c, name)
                             .await?
                             .is_some_and(|f| f.owner() == Some(lab));
                         if !owned {
                             return Err(e);
                         }
+                        super::note(format!("lambda function {name}: already existed"));
                     }
                     Err(e) => return Err(e),
                 }
@@ -548,25 +549,57 @@ pub async fn execute_permissions(
                 source_arn,
                 source_account,
             } => {
-                let r = patiently(|| async {
-                    c.lambda
-                        .add_permission()
+                // Not idempotent on every implementation (an emulator appends a second
+                // statement with the same Sid): sent once, checked after a failure.
+                let has_sid = || async {
+                    match c
+                        .lambda
+                        .get_policy()
                         .function_name(function)
-                        .statement_id(sid)
-                        .action("lambda:InvokeFunction")
-                        .principal(principal)
-                        .source_arn(source_arn)
-                        .set_source_account(source_account.clone())
                         .send()
                         .await
-                        .ctx("AddPermission")
+                        .ctx("GetPolicy")
+                    {
+                        Ok(p) => Ok(parse_policy(p.policy().unwrap_or_default()).contains_key(sid)),
+                        Err(e) if e.class == Class::NotFound => Ok(false),
+                        Err(e) => Err(e),
+                    }
+                };
+                let r = patiently(|| {
+                    super::once(
+                        "AddPermission",
+                        || async {
+                            c.lambda
+                                .add_permission()
+                                .function_name(function)
+                                .statement_id(sid)
+                                .action("lambda:InvokeFunction")
+                                .principal(principal)
+                                .source_arn(source_arn)
+                                .set_source_account(source_account.clone())
+                                .customize()
+                                .config_override(
+                                    aws_sdk_lambda::config::Builder::default().retry_config(
+                                        aws_sdk_lambda::config::retry::RetryConfig::disabled(),
+                                    ),
+                                )
+                                .send()
+                                .await
+                                .ctx("AddPermission")
+                        },
+                        has_sid,
+                    )
                 })
                 .await;
                 match r {
-                    // The same statement, added by an attempt whose answer was lost.
                     Err(e)
                         if e.code == "ResourceConflictException"
-                            && e.message.contains("already exists") => {}
+                            && e.message.contains("already exists") =>
+                    {
+                        super::note(format!(
+                            "lambda permissions {function}: statement {sid} already existed"
+                        ));
+                    }
                     other => other.map(drop)?,
                 }
             }

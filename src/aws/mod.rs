@@ -138,3 +138,58 @@ pub fn record(outputs: &Outputs, key: &str, value: String) {
 pub fn output(outputs: &Outputs, key: &str) -> Option<String> {
     outputs.lock().ok().and_then(|o| o.get(key).cloned())
 }
+
+static NOTES: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+/// Records that a step found its work already done: by another run at the same time,
+/// by hand, or by an earlier attempt whose answer was lost. The apply report lists
+/// these, so a run says when it saw changes it did not make.
+pub fn note(message: String) {
+    tracing::info!("{message}");
+    if let Ok(mut n) = NOTES.lock() {
+        n.push(message);
+    }
+}
+
+pub fn take_notes() -> Vec<String> {
+    NOTES
+        .lock()
+        .map(|mut n| std::mem::take(&mut *n))
+        .unwrap_or_default()
+}
+
+/// For calls that are not idempotent, where a retry after a lost answer would make a
+/// second copy (a layer version, a permission statement on an emulator): sent without
+/// the SDK's automatic retry, and after a failure that may have taken effect,
+/// `took_effect` is asked before sending again. `Ok(None)`: it had taken effect.
+pub async fn once<T, S, SF, C, CF>(
+    op: &'static str,
+    mut send: S,
+    mut took_effect: C,
+) -> Result<Option<T>, error::AwsError>
+where
+    S: FnMut() -> SF,
+    SF: std::future::Future<Output = Result<T, error::AwsError>>,
+    C: FnMut() -> CF,
+    CF: std::future::Future<Output = Result<bool, error::AwsError>>,
+{
+    let mut delay = Duration::from_millis(200);
+    for attempt in 1..=8 {
+        match send().await {
+            Ok(v) => return Ok(Some(v)),
+            Err(e) if e.class == error::Class::Transient && attempt < 8 => {
+                tracing::debug!(op, %e, "failed; checking whether it took effect");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(10));
+                if took_effect().await? {
+                    note(format!(
+                        "{op}: had already taken effect (an earlier attempt's answer was lost)"
+                    ));
+                    return Ok(None);
+                }
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    unreachable!("the last attempt returns")
+}

@@ -375,7 +375,10 @@ async fn step_once(
             match req.send().await.ctx("CreateBucket") {
                 Ok(_) => Ok(()),
                 // Our own earlier attempt whose answer was lost.
-                Err(e) if e.code == "BucketAlreadyOwnedByYou" => Ok(()),
+                Err(e) if e.code == "BucketAlreadyOwnedByYou" => {
+                    super::note(format!("s3 bucket {name}: already existed"));
+                    Ok(())
+                }
                 Err(mut e) if e.code == "BucketAlreadyExists" || e.status == Some(403) => {
                     e.message = format!(
                         "the name `{name}` belongs to another AWS account (bucket names are global)\n  help: choose another name in lab.yaml, e.g. add `-${{account_id}}`"

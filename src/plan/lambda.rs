@@ -44,11 +44,25 @@ pub(super) fn plan(cx: &Ctx, plan: &mut Plan) {
             continue;
         };
         let description = layer_description(&lab.name, key);
-        let existing = cx
+        // Of the versions with this content (a race can publish two), prefer one a
+        // function already uses, so the lab converges instead of flapping.
+        let in_use = |arn: &str| {
+            cx.live
+                .functions
+                .values()
+                .any(|f| f.layers.iter().any(|l| l == arn))
+        };
+        let matching: Vec<_> = cx
             .live
             .layers
             .get(&name)
-            .and_then(|v| v.iter().rev().find(|x| x.description == description));
+            .map(|v| v.iter().filter(|x| x.description == description).collect())
+            .unwrap_or_default();
+        let existing = matching
+            .iter()
+            .find(|x| in_use(&x.arn))
+            .or(matching.last())
+            .copied();
         match existing {
             Some(v) => {
                 layer_refs.insert(logical.clone(), LayerRef::Arn(v.arn.clone()));

@@ -14,6 +14,8 @@ struct JsonPlan<'a> {
     actions: Vec<JsonAction<'a>>,
     errors: Vec<JsonError<'a>>,
     warnings: &'a [String],
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    notes: &'a [String],
 }
 
 #[derive(Serialize)]
@@ -55,7 +57,7 @@ struct JsonError<'a> {
     help: &'a str,
 }
 
-fn build<'a>(p: &'a Plan, r: Option<&Report>) -> JsonPlan<'a> {
+fn build<'a>(p: &'a Plan, r: Option<&Report>, notes: &'a [String]) -> JsonPlan<'a> {
     let (add, change, destroy) = p.counts();
     JsonPlan {
         format_version: 1,
@@ -110,13 +112,14 @@ fn build<'a>(p: &'a Plan, r: Option<&Report>) -> JsonPlan<'a> {
             })
             .collect(),
         warnings: &p.warnings,
+        notes,
     }
 }
 
 pub fn plan(p: &Plan) -> String {
-    serde_json::to_string_pretty(&build(p, None)).unwrap_or_default()
+    serde_json::to_string_pretty(&build(p, None, &[])).unwrap_or_default()
 }
 
-pub fn report(p: &Plan, r: &Report) -> String {
-    serde_json::to_string_pretty(&build(p, Some(r))).unwrap_or_default()
+pub fn report(p: &Plan, r: &Report, notes: &[String]) -> String {
+    serde_json::to_string_pretty(&build(p, Some(r), notes)).unwrap_or_default()
 }

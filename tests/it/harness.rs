@@ -141,8 +141,26 @@ impl Run {
 }
 
 pub fn labctl(endpoint: &str, file: &Path, args: &[&str]) -> Run {
-    let out = Command::new(env!("CARGO_BIN_EXE_labctl"))
-        .arg("-f")
+    let out = command(endpoint, file, args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    Run { out }
+}
+
+/// labctl as a child process, for tests that interrupt or race it.
+pub fn spawn(endpoint: &str, file: &Path, args: &[&str]) -> Child {
+    command(endpoint, file, args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+fn command(endpoint: &str, file: &Path, args: &[&str]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_labctl"));
+    c.arg("-f")
         .arg(file)
         .args(args)
         .env_clear()
@@ -158,11 +176,16 @@ pub fn labctl(endpoint: &str, file: &Path, args: &[&str]) -> Run {
         .env("NO_PROXY", "127.0.0.1,localhost")
         .env("NO_COLOR", "1")
         .env("LABCTL_INITIAL_BACKOFF_MS", "50")
-        .env("LABCTL_PYTHON", python())
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    Run { out }
+        .env("LABCTL_PYTHON", python());
+    c
+}
+
+impl Run {
+    pub fn from_child(child: Child) -> Run {
+        Run {
+            out: child.wait_with_output().unwrap(),
+        }
+    }
 }
 
 /// A recording proxy in front of moto; its log says which calls labctl made.
@@ -178,6 +201,7 @@ pub struct Call {
     pub service: String,
     pub action: String,
     pub write: bool,
+    pub injected: Option<String>,
 }
 
 impl Proxy {

@@ -407,13 +407,26 @@ class Proxy(http.server.BaseHTTPRequestHandler):
         o = Proxy.opts
         if o.latency_ms:
             time.sleep(o.latency_ms / 1000)
-        if r_err < o.error_rate:
-            choices = ERRORS[protocol]
-            status, code, msg = choices[int(r_pick * len(choices))]
+        expired = o.expire_after is not None and seq > o.expire_after
+        if expired or r_err < o.error_rate:
+            if expired:
+                # Credentials that ran out part-way (an AWS Academy session after ~4 h).
+                code = (
+                    "ExpiredTokenException" if protocol in ("restjson", "json") else "ExpiredToken"
+                )
+                status, msg = 400, "The security token included in the request is expired"
+            else:
+                choices = ERRORS[protocol]
+                status, code, msg = choices[int(r_pick * len(choices))]
             headers, payload = error_response(protocol, status, code, msg, f"faultproxy-{seq:08d}")
             # Logged before answering: a client that exits on the answer must find
             # its call in the log.
-            entry.update(status=status, injected="error", code=code, end=time.time())
+            entry.update(
+                status=status,
+                injected="expired" if expired else "error",
+                code=code,
+                end=time.time(),
+            )
             self.record(**entry)
             self.answer(
                 status, http.client.responses.get(status, ""), list(headers.items()), payload
@@ -459,6 +472,11 @@ def main():
     p.add_argument("--drop-after-rate", type=float, default=0.0)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--log")
+    p.add_argument(
+        "--expire-after",
+        type=int,
+        help="answer every call after the first N with the service's expired-token error",
+    )
     p.add_argument("--parent-pid", type=int)
     o = p.parse_args()
     up = urllib.parse.urlsplit(o.upstream)
