@@ -221,6 +221,7 @@ pub struct Subnet {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SecurityGroup {
     pub pos: Pos,
+    pub keys: Keys,
     pub description: String,
     pub ingress: Vec<SgRule>,
     /// None keeps the default allow-all egress rule.

@@ -284,7 +284,7 @@ pub fn lab(root: &Node, file: &str, base_dir: &Path, s: &mut Sink) -> Option<Dec
     let mut buckets = BTreeMap::new();
     if let Some(n) = f.get("buckets") {
         for (k, v) in named(n, "`buckets`", s) {
-            if let Some(b) = bucket(&k.name, v, s, &mut tag_sites) {
+            if let Some(b) = bucket(&k.name, k.pos, v, s, &mut tag_sites) {
                 buckets.insert(k.name.clone(), b);
             }
         }
@@ -293,7 +293,7 @@ pub fn lab(root: &Node, file: &str, base_dir: &Path, s: &mut Sink) -> Option<Dec
     let mut layers = BTreeMap::new();
     if let Some(n) = f.get("layers") {
         for (k, v) in named(n, "`layers`", s) {
-            if let Some(l) = layer(&k.name, v, base_dir, s) {
+            if let Some(l) = layer(&k.name, k.pos, v, base_dir, s) {
                 layers.insert(k.name.clone(), l);
             }
         }
@@ -301,7 +301,7 @@ pub fn lab(root: &Node, file: &str, base_dir: &Path, s: &mut Sink) -> Option<Dec
     let mut functions = BTreeMap::new();
     if let Some(n) = f.get("functions") {
         for (k, v) in named(n, "`functions`", s) {
-            if let Some(fun) = function(&k.name, v, base_dir, s, &mut tag_sites) {
+            if let Some(fun) = function(&k.name, k.pos, v, base_dir, s, &mut tag_sites) {
                 functions.insert(k.name.clone(), fun);
             }
         }
@@ -326,7 +326,7 @@ pub fn lab(root: &Node, file: &str, base_dir: &Path, s: &mut Sink) -> Option<Dec
     })
 }
 
-fn bucket(name: &str, node: &Node, s: &mut Sink, sites: &mut TagSites) -> Option<Bucket> {
+fn bucket(name: &str, at: Pos, node: &Node, s: &mut Sink, sites: &mut TagSites) -> Option<Bucket> {
     let what = format!("bucket `{name}`");
     let f = fields(
         node,
@@ -405,7 +405,7 @@ fn bucket(name: &str, node: &Node, s: &mut Sink, sites: &mut TagSites) -> Option
         tags(n, s)
     });
     Some(Bucket {
-        pos: node.pos,
+        pos: at,
         name: bucket_name,
         name_pos: name_node.map(|n| n.pos).unwrap_or(node.pos),
         versioning,
@@ -624,7 +624,7 @@ fn arch(node: &Node, s: &mut Sink) -> Arch {
     }
 }
 
-fn layer(name: &str, node: &Node, base: &Path, s: &mut Sink) -> Option<Layer> {
+fn layer(name: &str, at: Pos, node: &Node, base: &Path, s: &mut Sink) -> Option<Layer> {
     let what = format!("layer `{name}`");
     let f = fields(
         node,
@@ -671,7 +671,7 @@ fn layer(name: &str, node: &Node, base: &Path, s: &mut Sink) -> Option<Layer> {
         .map(|n| arch(n, s))
         .unwrap_or(Arch::X86_64);
     Some(Layer {
-        pos: node.pos,
+        pos: at,
         keys: f.keys(),
         source,
         runtimes,
@@ -681,6 +681,7 @@ fn layer(name: &str, node: &Node, base: &Path, s: &mut Sink) -> Option<Layer> {
 
 fn function(
     name: &str,
+    at: Pos,
     node: &Node,
     base: &Path,
     s: &mut Sink,
@@ -774,7 +775,7 @@ fn function(
         tags(n, s)
     });
     Some(Function {
-        pos: node.pos,
+        pos: at,
         keys: f.keys(),
         code,
         handler,
@@ -880,7 +881,7 @@ fn network(node: &Node, s: &mut Sink, sites: &mut TagSites) -> Option<Network> {
                 subnets.insert(
                     k.name.clone(),
                     Subnet {
-                        pos: v.pos,
+                        pos: k.pos,
                         cidr,
                         cidr_pos: cidr_node.map(|n| n.pos).unwrap_or(v.pos),
                         az,
@@ -922,7 +923,8 @@ fn network(node: &Node, s: &mut Sink, sites: &mut TagSites) -> Option<Network> {
             security_groups.insert(
                 k.name.clone(),
                 SecurityGroup {
-                    pos: v.pos,
+                    pos: k.pos,
+                    keys: gf.keys(),
                     description,
                     ingress,
                     egress,

@@ -582,3 +582,141 @@ fn mutated_labs_never_panic() {
         }
     }
 }
+
+mod fuzz {
+    //! Property tests of the parser and validator: any input gives a lab or diagnostics
+    //! inside the file with a hint, never a panic. `PROPTEST_CASES` sets the effort
+    //! (scripts/fuzz.sh runs it for minutes; crashes found are kept in tests/corpus).
+    use proptest::prelude::*;
+
+    use super::{parse_str, root, shipped};
+
+    fn check(text: &str) {
+        // YAML breaks lines at CR as well as LF (and CRLF), as editors do.
+        let lines = text
+            .replace("\r\n", "\n")
+            .replace('\r', "\n")
+            .lines()
+            .count()
+            .max(1)
+            + 1;
+        if let Err(d) = parse_str("lab.yaml", text, root()) {
+            assert!(!d.items.is_empty());
+            for item in &d.items {
+                assert!(
+                    item.pos.line >= 1 && item.pos.line <= lines,
+                    "line {} outside the file",
+                    item.pos.line
+                );
+                assert!(!item.help.is_empty(), "no help for {}", item.message);
+            }
+        }
+    }
+
+    /// Pieces lab files are made of, so generated inputs get past the YAML parser.
+    const TOKENS: &[&str] = &[
+        "lab: ",
+        "region: ",
+        "buckets:",
+        "functions:",
+        "layers:",
+        "role:",
+        "network:",
+        "tags:",
+        "name: ",
+        "versioning: ",
+        "lifecycle:",
+        "transitions:",
+        "days: ",
+        "storage_class: ",
+        "triggers:",
+        "bucket: ",
+        "events: ",
+        "suffix: ",
+        "via: ",
+        "code: ",
+        "handler: ",
+        "runtime: ",
+        "subnets:",
+        "security_groups:",
+        "ingress:",
+        "cidr: ",
+        "port: ",
+        "ports: ",
+        "protocol: ",
+        "existing: ",
+        "policies:",
+        "actions: ",
+        "resources: ",
+        "\n",
+        "\n  ",
+        "\n    ",
+        "\n      ",
+        "- ",
+        "{ ",
+        " }",
+        "[",
+        "]",
+        ", ",
+        "true",
+        "false",
+        "30",
+        "-1",
+        "99999999999",
+        "${lab}",
+        "${account_id}",
+        "${buckets.a.arn}",
+        "${",
+        "STANDARD_IA",
+        "GLACIER",
+        "python3.12",
+        "x86_64",
+        "172.31.96.0/24",
+        "0.0.0.0/0",
+        "tcp",
+        "a",
+        "b",
+        "\"",
+        "'",
+        "#",
+        "&x",
+        "*x",
+        "!!str ",
+        "---",
+        "...",
+        "|",
+        ">",
+        "?",
+        "ü",
+        "\t",
+    ];
+
+    proptest! {
+        #[test]
+        fn arbitrary_text(text in "\\PC*") {
+            check(&text);
+        }
+
+        #[test]
+        fn arbitrary_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+            check(&String::from_utf8_lossy(&bytes));
+        }
+
+        #[test]
+        fn token_soup(picks in proptest::collection::vec(0..TOKENS.len(), 0..200)) {
+            let text: String = picks.iter().map(|&i| TOKENS[i]).collect();
+            check(&text);
+        }
+
+        #[test]
+        fn shipped_lab_with_a_span_replaced(at in 0usize..4000, len in 0usize..40, picks in proptest::collection::vec(0..TOKENS.len(), 0..6)) {
+            let src: Vec<char> = shipped().chars().collect();
+            let at = at.min(src.len());
+            let end = (at + len).min(src.len());
+            let mut text: String = src[..at].iter().collect();
+            text.extend(picks.iter().map(|&i| TOKENS[i]));
+            text.extend(src[end..].iter());
+            check(&text);
+        }
+    }
+}

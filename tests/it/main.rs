@@ -3,6 +3,7 @@
 //!
 //! - `validate`: lab files rejected offline, with lines, and no AWS connection.
 //! - `buckets`: apply, converge, drift, delete and destroy of S3 buckets.
+//! - `corpus`: the bad-input corpus, rejected offline with lines.
 //! - `faults`: throttling, lost answers, kills, Ctrl-C, expiry and races converge.
 //! - `network`: default-VPC subnets and security groups, drift and conflicts.
 //! - `serverless`: role, layer, functions, permissions and triggers of the shipped lab.
@@ -11,6 +12,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod buckets;
+mod corpus;
 mod faults;
 mod harness;
 mod network;

@@ -112,7 +112,7 @@ pub(super) fn network(lab: &Lab, net: &Network, s: &mut Sink) {
         }
         if g.description.is_empty() || g.description.len() > 255 || !charset(&g.description) {
             s.err(
-                g.pos,
+                g.keys.at("description", g.pos),
                 format!("security group `{name}` needs a description of 1-255 ASCII characters"),
                 "write a short description using letters, digits, spaces and ._-:/()#,@[]+=&;{}!$*",
             );
