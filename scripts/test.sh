@@ -8,7 +8,7 @@ cd "$ROOT"
 ensure_venv
 echo "==> cargo fmt --check"; cargo fmt --check
 echo "==> cargo clippy --all-targets -- -D warnings"; cargo clippy --quiet --all-targets -- -D warnings
-echo "==> ruff"; "$VENV/bin/ruff" check lambdas tests/support; "$VENV/bin/ruff" format --check lambdas tests/support
+echo "==> ruff"; "$VENV/bin/ruff" check lambdas tests bench; "$VENV/bin/ruff" format --check lambdas tests bench
 
 state=$(mktemp -d)
 port=$(free_port)
