@@ -246,6 +246,7 @@ pub struct LiveBucket {
     /// Objects, versions and delete markers, counted for buckets that may be deleted or
     /// adopted; `truncated` when there are more than one page.
     pub objects: Option<ObjectCount>,
+    pub notification: LiveNotification,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -288,45 +289,29 @@ pub struct Wanted {
 
 /// Reads everything the plan needs, every service at once. Only read calls.
 pub async fn read(c: &Clients, id: &Identity, want: &Wanted) -> Result<LiveState> {
-    let (buckets, (roles, existing_role), functions, layers, rules) = tokio::try_join!(
+    let lab = want.lab.as_str();
+    let (buckets, (roles, existing_role), functions, layers, rules, network) = tokio::try_join!(
         async {
-            aws::s3::read_all(c, &want.lab, &want.buckets)
+            aws::s3::read_all(c, lab, &want.buckets)
                 .await
                 .map_err(anyhow::Error::from)
         },
         async {
-            aws::iam::read(c, id, &want.lab, want.role.as_ref())
+            aws::iam::read(c, id, lab, want.role.as_ref())
                 .await
                 .map_err(anyhow::Error::from)
         },
         async {
-            aws::lambda::read_functions(c, &want.lab, &want.functions)
+            aws::lambda::read_functions(c, lab, &want.functions)
                 .await
                 .map_err(anyhow::Error::from)
         },
         async {
-            aws::lambda::read_layers(c, &want.lab, &want.layers)
+            aws::lambda::read_layers(c, lab, &want.layers)
                 .await
                 .map_err(anyhow::Error::from)
         },
-        async {
-            aws::events::read(c, &want.lab)
-                .await
-                .map_err(anyhow::Error::from)
-        },
-    )?;
-    // Notifications of the lab's own buckets (and of declared ones not yet tagged).
-    let present: Vec<String> = buckets
-        .iter()
-        .filter(|(_, p)| matches!(p, BucketPresence::Present(b) if b.owner().is_none_or(|o| o == want.lab)))
-        .map(|(n, _)| n.clone())
-        .collect();
-    let (notifications, network) = tokio::try_join!(
-        async {
-            aws::s3::read_notifications(c, &present)
-                .await
-                .map_err(anyhow::Error::from)
-        },
+        async { aws::events::read(c, lab).await.map_err(anyhow::Error::from) },
         async {
             if want.network {
                 aws::ec2::read(c)
@@ -338,6 +323,16 @@ pub async fn read(c: &Clients, id: &Identity, want: &Wanted) -> Result<LiveState
             }
         },
     )?;
+    // Notifications of the lab's own buckets (and of declared ones not yet tagged).
+    let notifications = buckets
+        .iter()
+        .filter_map(|(n, p)| match p {
+            BucketPresence::Present(b) if b.owner().is_none_or(|o| o == lab) => {
+                Some((n.clone(), b.notification.clone()))
+            }
+            _ => None,
+        })
+        .collect();
     Ok(LiveState {
         buckets,
         roles,

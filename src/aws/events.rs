@@ -23,7 +23,7 @@ fn build_err(e: impl std::fmt::Display) -> AwsError {
 
 /// Rules named with the lab's prefix and tagged as its own.
 pub async fn read(c: &Clients, lab: &str) -> Result<BTreeMap<String, LiveRule>, AwsError> {
-    let mut out = BTreeMap::new();
+    let mut rules = Vec::new();
     let mut token = None;
     loop {
         let page = c
@@ -34,52 +34,51 @@ pub async fn read(c: &Clients, lab: &str) -> Result<BTreeMap<String, LiveRule>, 
             .send()
             .await
             .ctx("ListRules")?;
-        for r in page.rules() {
-            let (Some(name), Some(arn)) = (r.name(), r.arn()) else {
-                continue;
-            };
-            let tags = c
-                .events
-                .list_tags_for_resource()
-                .resource_arn(arn)
-                .send()
-                .await
-                .ctx("ListTagsForResource")?;
+        rules.extend(page.rules().iter().cloned());
+        token = page.next_token().map(str::to_owned);
+        if token.is_none() {
+            break;
+        }
+    }
+    // Each rule's tags and targets, all rules at once.
+    let reads = rules
+        .iter()
+        .filter_map(|r| Some((r.name()?, r.arn()?, r)))
+        .map(|(name, arn, r)| async move {
+            let (tags, targets) = tokio::join!(
+                c.events.list_tags_for_resource().resource_arn(arn).send(),
+                c.events.list_targets_by_rule().rule(name).send()
+            );
             let tags: BTreeMap<String, String> = tags
+                .ctx("ListTagsForResource")?
                 .tags()
                 .iter()
                 .map(|t| (t.key().to_owned(), t.value().to_owned()))
                 .collect();
             if tags.get(OWNER_TAG).map(String::as_str) != Some(lab) {
-                continue;
+                return Ok(None);
             }
-            let targets = c
-                .events
-                .list_targets_by_rule()
-                .rule(name)
-                .send()
-                .await
-                .ctx("ListTargetsByRule")?;
-            out.insert(
-                name.to_owned(),
-                LiveRule {
-                    name: name.to_owned(),
-                    arn: arn.to_owned(),
-                    pattern: r.event_pattern().unwrap_or_default().to_owned(),
-                    targets: targets
-                        .targets()
-                        .iter()
-                        .map(|t| (t.id().to_owned(), t.arn().to_owned()))
-                        .collect(),
-                    tags,
-                },
-            );
-        }
-        token = page.next_token().map(str::to_owned);
-        if token.is_none() {
-            return Ok(out);
+            let targets = targets
+                .ctx("ListTargetsByRule")?
+                .targets()
+                .iter()
+                .map(|t| (t.id().to_owned(), t.arn().to_owned()))
+                .collect();
+            Ok::<_, AwsError>(Some(LiveRule {
+                name: name.to_owned(),
+                arn: arn.to_owned(),
+                pattern: r.event_pattern().unwrap_or_default().to_owned(),
+                targets,
+                tags,
+            }))
+        });
+    let mut out = BTreeMap::new();
+    for rule in futures_util::future::join_all(reads).await {
+        if let Some(r) = rule? {
+            out.insert(r.name.clone(), r);
         }
     }
+    Ok(out)
 }
 
 pub async fn execute(c: &Clients, name: &str, step: &RuleStep) -> Result<(), AwsError> {

@@ -95,7 +95,26 @@ pub async fn read(
 }
 
 async fn read_role(c: &Clients, name: &str) -> Result<Option<LiveRole>, AwsError> {
-    let out = match c.iam.get_role().role_name(name).send().await.ctx("GetRole") {
+    // All by name, at once; a missing role makes each answer NoSuchEntity.
+    let (out, names, attached, tags) = tokio::join!(
+        c.iam.get_role().role_name(name).send(),
+        c.iam
+            .list_role_policies()
+            .role_name(name)
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect(),
+        c.iam
+            .list_attached_role_policies()
+            .role_name(name)
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect(),
+        c.iam.list_role_tags().role_name(name).send(),
+    );
+    let out = match out.ctx("GetRole") {
         Ok(o) => o,
         Err(e) if e.class == Class::NotFound => return Ok(None),
         Err(e) => return Err(e),
@@ -103,48 +122,22 @@ async fn read_role(c: &Clients, name: &str) -> Result<Option<LiveRole>, AwsError
     let Some(role) = out.role() else {
         return Ok(None);
     };
-    let (names, attached, tags) = tokio::try_join!(
-        async {
-            c.iam
-                .list_role_policies()
-                .role_name(name)
-                .into_paginator()
-                .items()
-                .send()
-                .try_collect()
-                .await
-                .ctx("ListRolePolicies")
-        },
-        async {
-            c.iam
-                .list_attached_role_policies()
-                .role_name(name)
-                .into_paginator()
-                .items()
-                .send()
-                .try_collect()
-                .await
-                .ctx("ListAttachedRolePolicies")
-        },
-        async {
-            c.iam
-                .list_role_tags()
-                .role_name(name)
-                .send()
-                .await
-                .ctx("ListRoleTags")
-        },
-    )?;
+    let (names, attached, tags) = (
+        names.ctx("ListRolePolicies")?,
+        attached.ctx("ListAttachedRolePolicies")?,
+        tags.ctx("ListRoleTags")?,
+    );
     let mut inline = BTreeMap::new();
-    for p in names {
-        let doc = c
-            .iam
+    let docs = futures_util::future::join_all(names.iter().map(|p| {
+        c.iam
             .get_role_policy()
             .role_name(name)
-            .policy_name(&p)
+            .policy_name(p)
             .send()
-            .await
-            .ctx("GetRolePolicy")?;
+    }))
+    .await;
+    for (p, doc) in names.into_iter().zip(docs) {
+        let doc = doc.ctx("GetRolePolicy")?;
         inline.insert(p, policy::decode(doc.policy_document()));
     }
     let mut attached: Vec<String> = attached

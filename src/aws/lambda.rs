@@ -72,14 +72,12 @@ pub async fn read_functions(
 }
 
 async fn read_function(c: &Clients, name: &str) -> Result<Option<LiveFunction>, AwsError> {
-    let out = match c
-        .lambda
-        .get_function()
-        .function_name(name)
-        .send()
-        .await
-        .ctx("GetFunction")
-    {
+    // Both by name, at once: the policy read needs nothing from the function read.
+    let (out, policy) = tokio::join!(
+        c.lambda.get_function().function_name(name).send(),
+        c.lambda.get_policy().function_name(name).send()
+    );
+    let out = match out.ctx("GetFunction") {
         Ok(o) => o,
         Err(e) if e.class == Class::NotFound => return Ok(None),
         Err(e) => return Err(e),
@@ -87,14 +85,7 @@ async fn read_function(c: &Clients, name: &str) -> Result<Option<LiveFunction>, 
     let Some(cfg) = out.configuration() else {
         return Ok(None);
     };
-    let permissions = match c
-        .lambda
-        .get_policy()
-        .function_name(name)
-        .send()
-        .await
-        .ctx("GetPolicy")
-    {
+    let permissions = match policy.ctx("GetPolicy") {
         Ok(p) => parse_policy(p.policy().unwrap_or_default()),
         Err(e) if e.class == Class::NotFound => BTreeMap::new(),
         Err(e) => return Err(e),

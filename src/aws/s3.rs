@@ -97,36 +97,31 @@ pub async fn read_all(
 }
 
 async fn read_one(c: &Clients, name: &str, count: bool) -> Result<BucketPresence, AwsError> {
-    let head = c.s3.head_bucket().bucket(name).send().await;
-    let region = match head {
-        Ok(h) => h.bucket_region().unwrap_or(&c.region).to_owned(),
-        Err(e) => {
-            let status = e.raw_response().map(|r| r.status().as_u16());
-            let region = e
-                .raw_response()
-                .and_then(|r| r.headers().get("x-amz-bucket-region"))
-                .map(str::to_owned);
-            return match status {
-                Some(404) => Ok(BucketPresence::Absent),
-                Some(403) => Ok(BucketPresence::OtherAccount),
-                Some(301) => Ok(BucketPresence::OtherRegion(
-                    region.unwrap_or_else(|| "another region".into()),
-                )),
-                _ => Err(super::error::from_sdk("HeadBucket", e)),
-            };
-        }
-    };
-    if region != c.region {
-        return Ok(BucketPresence::OtherRegion(region));
-    }
+    // Every setting at once; the tagging answer says whether the bucket is there and
+    // whose it is (404 free, 403 another account's, 301 another region's), so no
+    // HeadBucket round trip comes first.
     let s3 = &c.s3;
-    let (tag_set, versioning, pab, encryption, lifecycle) = tokio::try_join!(
+    let (tag_set, versioning, pab, encryption, lifecycle, notification) = tokio::join!(
         tags(s3, name),
         versioning(s3, name),
         public_access_block(s3, name),
         encryption(s3, name),
-        lifecycle(s3, name)
-    )?;
+        lifecycle(s3, name),
+        notification(s3, name),
+    );
+    let tag_set = match tag_set {
+        Err(e) if e.code == "NoSuchBucket" || (e.code.is_empty() && e.status == Some(404)) => {
+            return Ok(BucketPresence::Absent);
+        }
+        Err(e) if e.status == Some(301) || e.code == "PermanentRedirect" => {
+            return Ok(BucketPresence::OtherRegion("another region".into()));
+        }
+        Err(e) if e.class == Class::AccessDenied => return Ok(BucketPresence::OtherAccount),
+        other => other?,
+    };
+    let (versioning, pab, encryption, lifecycle, notification) =
+        (versioning?, pab?, encryption?, lifecycle?, notification?);
+    let region = c.region.clone();
     let objects = if count || tag_set.is_none() {
         Some(count_objects(s3, name).await?)
     } else {
@@ -144,6 +139,7 @@ async fn read_one(c: &Clients, name: &str, count: bool) -> Result<BucketPresence
         },
         tag_set,
         objects,
+        notification,
     })))
 }
 
@@ -621,82 +617,70 @@ async fn empty(s3: &Client, name: &str) -> Result<(), AwsError> {
     }
 }
 
-/// The notification configuration of each bucket.
-pub async fn read_notifications(
-    c: &Clients,
-    buckets: &[String],
-) -> Result<BTreeMap<String, LiveNotification>, AwsError> {
-    let reads = buckets.iter().map(|b| async move {
-        let o =
-            c.s3.get_bucket_notification_configuration()
-                .bucket(b)
-                .send()
-                .await
-                .ctx("GetBucketNotificationConfiguration")?;
-        let mut entries = Vec::new();
-        let filter = |f: Option<&NotificationConfigurationFilter>| {
-            let rules = f
-                .and_then(|f| f.key())
-                .map(|k| k.filter_rules())
-                .unwrap_or_default();
-            let get = |n: &str| {
-                rules
-                    .iter()
-                    .find(|r| r.name().is_some_and(|x| x.as_str().eq_ignore_ascii_case(n)))
-                    .and_then(|r| r.value())
-                    .map(str::to_owned)
-            };
-            (get("prefix"), get("suffix"))
-        };
-        let events = |e: &[aws_sdk_s3::types::Event]| {
-            e.iter().map(|x| x.as_str().to_owned()).collect::<Vec<_>>()
-        };
-        for l in o.lambda_function_configurations() {
-            let (prefix, suffix) = filter(l.filter());
-            entries.push(NotificationEntry {
-                id: l.id().unwrap_or_default().to_owned(),
-                destination: Destination::Lambda,
-                arn: l.lambda_function_arn().to_owned(),
-                events: events(l.events()),
-                prefix,
-                suffix,
-            });
-        }
-        for q in o.queue_configurations() {
-            let (prefix, suffix) = filter(q.filter());
-            entries.push(NotificationEntry {
-                id: q.id().unwrap_or_default().to_owned(),
-                destination: Destination::Queue,
-                arn: q.queue_arn().to_owned(),
-                events: events(q.events()),
-                prefix,
-                suffix,
-            });
-        }
-        for t in o.topic_configurations() {
-            let (prefix, suffix) = filter(t.filter());
-            entries.push(NotificationEntry {
-                id: t.id().unwrap_or_default().to_owned(),
-                destination: Destination::Topic,
-                arn: t.topic_arn().to_owned(),
-                events: events(t.events()),
-                prefix,
-                suffix,
-            });
-        }
-        entries.sort();
-        Ok::<_, AwsError>((
-            b.clone(),
-            LiveNotification {
-                entries,
-                eventbridge: o.event_bridge_configuration().is_some(),
-            },
-        ))
-    });
-    futures_util::future::join_all(reads)
+/// A bucket's notification configuration.
+async fn notification(s3: &Client, b: &str) -> Result<LiveNotification, AwsError> {
+    let o = s3
+        .get_bucket_notification_configuration()
+        .bucket(b)
+        .send()
         .await
-        .into_iter()
-        .collect()
+        .ctx("GetBucketNotificationConfiguration")?;
+    let mut entries = Vec::new();
+    let filter = |f: Option<&NotificationConfigurationFilter>| {
+        let rules = f
+            .and_then(|f| f.key())
+            .map(|k| k.filter_rules())
+            .unwrap_or_default();
+        let get = |n: &str| {
+            rules
+                .iter()
+                .find(|r| r.name().is_some_and(|x| x.as_str().eq_ignore_ascii_case(n)))
+                .and_then(|r| r.value())
+                .map(str::to_owned)
+        };
+        (get("prefix"), get("suffix"))
+    };
+    let events = |e: &[aws_sdk_s3::types::Event]| {
+        e.iter().map(|x| x.as_str().to_owned()).collect::<Vec<_>>()
+    };
+    for l in o.lambda_function_configurations() {
+        let (prefix, suffix) = filter(l.filter());
+        entries.push(NotificationEntry {
+            id: l.id().unwrap_or_default().to_owned(),
+            destination: Destination::Lambda,
+            arn: l.lambda_function_arn().to_owned(),
+            events: events(l.events()),
+            prefix,
+            suffix,
+        });
+    }
+    for q in o.queue_configurations() {
+        let (prefix, suffix) = filter(q.filter());
+        entries.push(NotificationEntry {
+            id: q.id().unwrap_or_default().to_owned(),
+            destination: Destination::Queue,
+            arn: q.queue_arn().to_owned(),
+            events: events(q.events()),
+            prefix,
+            suffix,
+        });
+    }
+    for t in o.topic_configurations() {
+        let (prefix, suffix) = filter(t.filter());
+        entries.push(NotificationEntry {
+            id: t.id().unwrap_or_default().to_owned(),
+            destination: Destination::Topic,
+            arn: t.topic_arn().to_owned(),
+            events: events(t.events()),
+            prefix,
+            suffix,
+        });
+    }
+    entries.sort();
+    Ok(LiveNotification {
+        entries,
+        eventbridge: o.event_bridge_configuration().is_some(),
+    })
 }
 
 /// Writes a bucket's whole notification configuration (S3 has no partial update).

@@ -65,6 +65,7 @@ fn in_sync() -> LiveState {
                 tag_set: Some(config.tags.clone()),
                 config,
                 objects: None,
+                notification: Default::default(),
             })),
         );
     }
