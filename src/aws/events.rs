@@ -49,8 +49,12 @@ pub async fn read(c: &Clients, lab: &str) -> Result<BTreeMap<String, LiveRule>, 
                 c.events.list_tags_for_resource().resource_arn(arn).send(),
                 c.events.list_targets_by_rule().rule(name).send()
             );
+            // A rule deleted since the listing (another run, another lab) is skipped.
+            let tags = match tags.ctx("ListTagsForResource") {
+                Err(e) if e.class == Class::NotFound => return Ok(None),
+                other => other?,
+            };
             let tags: BTreeMap<String, String> = tags
-                .ctx("ListTagsForResource")?
                 .tags()
                 .iter()
                 .map(|t| (t.key().to_owned(), t.value().to_owned()))
@@ -58,8 +62,11 @@ pub async fn read(c: &Clients, lab: &str) -> Result<BTreeMap<String, LiveRule>, 
             if tags.get(OWNER_TAG).map(String::as_str) != Some(lab) {
                 return Ok(None);
             }
+            let targets = match targets.ctx("ListTargetsByRule") {
+                Err(e) if e.class == Class::NotFound => return Ok(None),
+                other => other?,
+            };
             let targets = targets
-                .ctx("ListTargetsByRule")?
                 .targets()
                 .iter()
                 .map(|t| (t.id().to_owned(), t.arn().to_owned()))

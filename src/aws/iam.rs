@@ -75,13 +75,18 @@ pub async fn read(
         if roles.contains_key(&name) || role.is_some_and(|(n, _)| n.eq_ignore_ascii_case(&name)) {
             continue;
         }
-        let tags = c
+        // Another lab's role may be deleted between the listing and this read.
+        let tags = match c
             .iam
             .list_role_tags()
             .role_name(&name)
             .send()
             .await
-            .ctx("ListRoleTags")?;
+            .ctx("ListRoleTags")
+        {
+            Err(e) if e.class == Class::NotFound => continue,
+            other => other?,
+        };
         if tags
             .tags()
             .iter()
@@ -122,11 +127,18 @@ async fn read_role(c: &Clients, name: &str) -> Result<Option<LiveRole>, AwsError
     let Some(role) = out.role() else {
         return Ok(None);
     };
-    let (names, attached, tags) = (
-        names.ctx("ListRolePolicies")?,
-        attached.ctx("ListAttachedRolePolicies")?,
-        tags.ctx("ListRoleTags")?,
-    );
+    let (names, attached, tags) = match (
+        names.ctx("ListRolePolicies"),
+        attached.ctx("ListAttachedRolePolicies"),
+        tags.ctx("ListRoleTags"),
+    ) {
+        (Ok(n), Ok(a), Ok(t)) => (n, a, t),
+        // Deleted between the reads (another run): as good as absent.
+        (Err(e), ..) | (_, Err(e), _) | (.., Err(e)) if e.class == Class::NotFound => {
+            return Ok(None);
+        }
+        (n, a, t) => (n?, a?, t?),
+    };
     let mut inline = BTreeMap::new();
     let docs = futures_util::future::join_all(names.iter().map(|p| {
         c.iam
