@@ -12,5 +12,5 @@ trap 'stop_moto "$state/moto.pid"; rm -rf "$state"' EXIT
 start_moto "$port" "$state/moto.pid" "$state/moto.log"
 export LABCTL_TEST_ENDPOINT="http://127.0.0.1:$port"
 start=$(date +%s)
-cargo test --quiet --test it faults -- --test-threads 2 --nocapture 2>&1 | grep -E '^SOAK|test result|panicked'
+cargo test --quiet --test it faults -- --test-threads 2 --nocapture 2>&1 | grep -oE 'SOAK.*|test result.*|panicked.*'
 echo "soak: seeds=$LABCTL_FAULT_SEEDS kill_points=$LABCTL_CRASH_POINTS in $(( $(date +%s) - start )) s"
