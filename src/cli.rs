@@ -327,15 +327,22 @@ async fn execute(
     if !auto_approve && !confirm(verb)? {
         return Ok(ExitCode::from(1));
     }
+    let mut started = std::collections::HashMap::new();
     let report = apply::run(&ctx.clients, &ctx.lab, p, opts, |ev| {
         if as_json {
             return;
         }
         let line = match ev {
-            Event::Started(i) => human::started(&p.actions[i]),
-            Event::Finished(i, o, at) => {
-                let start = at.as_secs_f64();
-                human::finished(&p.actions[i], o, p, start)
+            Event::Started(i) => {
+                started.insert(i, std::time::Instant::now());
+                human::started(&p.actions[i])
+            }
+            Event::Finished(i, o, _) => {
+                let took = started
+                    .get(&i)
+                    .map(|t| t.elapsed().as_secs_f64())
+                    .unwrap_or_default();
+                human::finished(&p.actions[i], o, p, took)
             }
         };
         println!("{line}");
