@@ -278,6 +278,7 @@ async fn make_plan(
         lab.clone()
     };
     let mut p = plan::diff(&target, &vars, &live, opts, &art);
+    p.warnings.extend(aws::take_warnings());
     if opts.learner_lab {
         p.warnings.push("AWS Academy Learner Lab session detected: IAM roles cannot be created here; use `role: { existing: LabRole }`".into());
     }

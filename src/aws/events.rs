@@ -26,14 +26,17 @@ pub async fn read(c: &Clients, lab: &str) -> Result<BTreeMap<String, LiveRule>, 
     let mut rules = Vec::new();
     let mut token = None;
     loop {
-        let page = c
+        let page_result = c
             .events
             .list_rules()
             .name_prefix(format!("{lab}-"))
             .set_next_token(token)
             .send()
             .await
-            .ctx("ListRules")?;
+            .ctx("ListRules");
+        let Some(page) = super::discovery(page_result.map(Some), "EventBridge rules")? else {
+            break;
+        };
         rules.extend(page.rules().iter().cloned());
         token = page.next_token().map(str::to_owned);
         if token.is_none() {

@@ -38,7 +38,7 @@ pub async fn read_functions(
 ) -> Result<BTreeMap<String, LiveFunction>, AwsError> {
     let mut out = BTreeMap::new();
     let mut names: Vec<String> = declared.to_vec();
-    let listed = c
+    let listed_result = c
         .lambda
         .list_functions()
         .into_paginator()
@@ -46,7 +46,8 @@ pub async fn read_functions(
         .send()
         .try_collect()
         .await
-        .ctx("ListFunctions")?;
+        .ctx("ListFunctions");
+    let listed = super::discovery(listed_result, "functions")?;
     let prefix = format!("{lab}-");
     for f in listed {
         if let Some(n) = f.function_name()
@@ -167,7 +168,7 @@ pub async fn read_layers(
     declared: &[String],
 ) -> Result<BTreeMap<String, Vec<LiveLayerVersion>>, AwsError> {
     let mut names: Vec<String> = declared.to_vec();
-    let listed = c
+    let listed_result = c
         .lambda
         .list_layers()
         .into_paginator()
@@ -175,7 +176,8 @@ pub async fn read_layers(
         .send()
         .try_collect()
         .await
-        .ctx("ListLayers")?;
+        .ctx("ListLayers");
+    let listed = super::discovery(listed_result, "layers")?;
     let prefix = format!("{lab}-");
     for l in listed {
         if let Some(n) = l.layer_name()

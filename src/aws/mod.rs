@@ -193,3 +193,30 @@ where
     }
     unreachable!("the last attempt returns")
 }
+
+static WARNINGS: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+pub fn take_warnings() -> Vec<String> {
+    WARNINGS
+        .lock()
+        .map(|mut n| std::mem::take(&mut *n))
+        .unwrap_or_default()
+}
+
+/// A listing that finds what the lab owns but no longer declares. Where it is denied
+/// (restricted accounts such as AWS Academy's), the plan goes on without it and says
+/// what it could not look for.
+pub fn discovery<T: Default>(
+    r: Result<T, error::AwsError>,
+    what: &str,
+) -> Result<T, error::AwsError> {
+    match r {
+        Err(e) if e.class == error::Class::AccessDenied => {
+            if let Ok(mut w) = WARNINGS.lock() {
+                w.push(format!("not allowed to list {what} ({}): {what} this lab owns but no longer declares cannot be found", e.op));
+            }
+            Ok(T::default())
+        }
+        other => other,
+    }
+}

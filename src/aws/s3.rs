@@ -69,7 +69,7 @@ pub async fn read_all(
         declared_reads.buffer_unordered(16).try_collect::<Vec<_>>()
     );
     let mut out: BTreeMap<String, BucketPresence> = declared_found?.into_iter().collect();
-    let listed = listed.ctx("ListBuckets")?;
+    let listed = super::discovery(listed.ctx("ListBuckets"), "buckets")?;
     let candidates: Vec<String> = listed
         .iter()
         .filter(|b| b.bucket_region().is_none_or(|r| r == c.region))

@@ -70,6 +70,31 @@ pub fn moto() -> &'static str {
     })
 }
 
+/// A moto server of a test's own, with extra settings (e.g. IAM enforcement), that
+/// exits with this process.
+pub fn own_moto(env: &[(&str, &str)]) -> String {
+    let port = free_port();
+    let child = Command::new(python())
+        .arg(root().join("tests/support/moto_launcher.py"))
+        .args([
+            "--parent-pid",
+            &std::process::id().to_string(),
+            "-H",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+        ])
+        .envs(env.iter().copied())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start moto");
+    std::mem::forget(child);
+    let url = format!("http://127.0.0.1:{port}");
+    wait_http(&url);
+    url
+}
+
 /// A lab in its own temporary folder.
 pub struct Lab {
     pub dir: tempfile::TempDir,
@@ -142,6 +167,17 @@ impl Run {
 
 pub fn labctl(endpoint: &str, file: &Path, args: &[&str]) -> Run {
     let out = command(endpoint, file, args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    Run { out }
+}
+
+/// labctl with other credentials (a user of an IAM-enforcing server).
+pub fn labctl_as(endpoint: &str, file: &Path, args: &[&str], key: &str, secret: &str) -> Run {
+    let out = command(endpoint, file, args)
+        .env("AWS_ACCESS_KEY_ID", key)
+        .env("AWS_SECRET_ACCESS_KEY", secret)
         .stdin(Stdio::null())
         .output()
         .unwrap();

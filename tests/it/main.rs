@@ -1,6 +1,7 @@
 //! Integration tests: the real labctl binary against a real moto server (one per test
 //! run, shared; each test uses its own lab name so they run in parallel).
 //!
+//! - `academy`: AWS Academy Learner Lab emulated (IAM writes denied, LabRole).
 //! - `validate`: lab files rejected offline, with lines, and no AWS connection.
 //! - `buckets`: apply, converge, drift, delete and destroy of S3 buckets.
 //! - `corpus`: the bad-input corpus, rejected offline with lines.
@@ -11,6 +12,7 @@
 // Test helpers panic on setup failures: that is how a test reports them.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod academy;
 mod buckets;
 mod corpus;
 mod faults;
