@@ -31,14 +31,30 @@ fn err(op: &'static str, message: String) -> AwsError {
     }
 }
 
+/// The declared names, then every listed name with the lab's prefix: candidates whose
+/// ownership the caller still has to confirm.
+fn with_candidates<'a>(
+    declared: &[String],
+    lab: &str,
+    listed: impl Iterator<Item = &'a str>,
+) -> Vec<String> {
+    let prefix = format!("{lab}-");
+    let mut names = declared.to_vec();
+    for n in listed {
+        if n.starts_with(&prefix) && !names.iter().any(|d| d == n) {
+            names.push(n.to_owned());
+        }
+    }
+    names
+}
+
 pub async fn read_functions(
     c: &Clients,
     lab: &str,
     declared: &[String],
 ) -> Result<BTreeMap<String, LiveFunction>, AwsError> {
     let mut out = BTreeMap::new();
-    let mut names: Vec<String> = declared.to_vec();
-    let listed_result = c
+    let listed = c
         .lambda
         .list_functions()
         .into_paginator()
@@ -47,16 +63,12 @@ pub async fn read_functions(
         .try_collect()
         .await
         .ctx("ListFunctions");
-    let listed = super::discovery(listed_result, "functions")?;
-    let prefix = format!("{lab}-");
-    for f in listed {
-        if let Some(n) = f.function_name()
-            && n.starts_with(&prefix)
-            && !names.iter().any(|d| d == n)
-        {
-            names.push(n.to_owned());
-        }
-    }
+    let listed = super::discovery(listed, "functions")?;
+    let names = with_candidates(
+        declared,
+        lab,
+        listed.iter().filter_map(|f| f.function_name()),
+    );
     let reads = names.iter().map(|n| read_function(c, n));
     for (name, f) in names
         .iter()
@@ -167,8 +179,7 @@ pub async fn read_layers(
     lab: &str,
     declared: &[String],
 ) -> Result<BTreeMap<String, Vec<LiveLayerVersion>>, AwsError> {
-    let mut names: Vec<String> = declared.to_vec();
-    let listed_result = c
+    let listed = c
         .lambda
         .list_layers()
         .into_paginator()
@@ -177,16 +188,8 @@ pub async fn read_layers(
         .try_collect()
         .await
         .ctx("ListLayers");
-    let listed = super::discovery(listed_result, "layers")?;
-    let prefix = format!("{lab}-");
-    for l in listed {
-        if let Some(n) = l.layer_name()
-            && n.starts_with(&prefix)
-            && !names.iter().any(|d| d == n)
-        {
-            names.push(n.to_owned());
-        }
-    }
+    let listed = super::discovery(listed, "layers")?;
+    let names = with_candidates(declared, lab, listed.iter().filter_map(|l| l.layer_name()));
     let marker = layer_marker(lab);
     let mut out = BTreeMap::new();
     for name in names {
