@@ -43,3 +43,13 @@ def test_handler_exists(folder):
     tree = ast.parse((LAMBDAS / folder / "app.py").read_text(encoding="utf-8"))
     functions = {n.name for n in tree.body if isinstance(n, ast.FunctionDef)}
     assert "handler" in functions
+
+
+def test_tests_use_the_pillow_the_shipped_layer_pins():
+    import re
+    from importlib.metadata import version
+
+    lab = (LAMBDAS.parent / "lab.yaml").read_text()
+    pin = re.search(r"Pillow==([0-9.]+)", lab)
+    assert pin, "lab.yaml pins no Pillow"
+    assert version("Pillow") == pin.group(1)
