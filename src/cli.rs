@@ -247,7 +247,13 @@ async fn make_plan(
         functions: lab.functions.keys().map(|f| lab.physical(f)).collect(),
         layers: lab.layers.keys().map(|l| lab.physical(l)).collect(),
         // Destroy looks for the lab's network even when lab.yaml no longer declares one.
-        network: lab.network.is_some() || destroying,
+        // Without a `network:` section the lab may still own subnets and groups from an
+        // earlier lab.yaml: they are found by tag, and removed.
+        network: if lab.network.is_some() {
+            live::NetworkRead::Declared
+        } else {
+            live::NetworkRead::Discover
+        },
     };
     opts.learner_lab = ctx.identity.is_learner_lab();
     opts.destroying = destroying;

@@ -283,8 +283,17 @@ pub struct Wanted {
     pub role: Option<(String, bool)>,
     pub functions: Vec<String>,
     pub layers: Vec<String>,
-    /// Read the default VPC (the lab declares a network, or may own network resources).
-    pub network: bool,
+    pub network: NetworkRead,
+}
+
+/// Whether to read the default VPC: the lab declares a network, or may own network
+/// resources from an earlier lab.yaml.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum NetworkRead {
+    #[default]
+    Skip,
+    Declared,
+    Discover,
 }
 
 /// Reads everything the plan needs, every service at once. Only read calls.
@@ -313,13 +322,19 @@ pub async fn read(c: &Clients, id: &Identity, want: &Wanted) -> Result<LiveState
         },
         async { aws::events::read(c, lab).await.map_err(anyhow::Error::from) },
         async {
-            if want.network {
-                aws::ec2::read(c)
+            match want.network {
+                NetworkRead::Skip => Ok(None),
+                NetworkRead::Declared => aws::ec2::read(c)
                     .await
                     .map(Some)
-                    .map_err(anyhow::Error::from)
-            } else {
-                Ok(None)
+                    .map_err(anyhow::Error::from),
+                // Looking for leftovers only: an account that may not describe its VPC
+                // cannot have had the lab's network created either.
+                NetworkRead::Discover => aws::discovery(
+                    aws::ec2::read(c).await.map(Some),
+                    "the default VPC's subnets and groups",
+                )
+                .map_err(anyhow::Error::from),
             }
         },
     )?;

@@ -267,3 +267,45 @@ async fn conflicting_cidrs_are_refused_before_any_write() {
     );
     assert!(proxy.calls().is_empty());
 }
+
+#[tokio::test]
+async fn dropping_the_network_section_removes_the_labs_network() {
+    let name = "t-netgone";
+    let lab = Lab::new(name, &net_lab(name, 124));
+    lab.run(&["apply", "--auto-approve"]).ok();
+    lab.write(&format!("lab: {name}\nregion: us-east-1\n"));
+    let r = lab.run(&["plan", "--detailed-exitcode"]).code_is(2);
+    assert!(
+        r.stdout().contains(&format!("-   ec2 subnet {name}-lab-a"))
+            && r.stdout()
+                .contains(&format!("-   ec2 security group {name}-web")),
+        "{}",
+        r.stdout()
+    );
+    lab.run(&["apply", "--auto-approve"]).ok();
+    let by_tag = Filter::builder()
+        .name("tag:labctl:lab")
+        .values(name)
+        .build();
+    assert!(
+        ec2()
+            .describe_subnets()
+            .filters(by_tag.clone())
+            .send()
+            .await
+            .unwrap()
+            .subnets()
+            .is_empty()
+    );
+    assert!(
+        ec2()
+            .describe_security_groups()
+            .filters(by_tag)
+            .send()
+            .await
+            .unwrap()
+            .security_groups()
+            .is_empty()
+    );
+    lab.run(&["plan", "--detailed-exitcode"]).code_is(0);
+}
