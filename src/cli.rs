@@ -73,6 +73,9 @@ pub struct ApplyArgs {
     /// Tag existing, untagged buckets of this account that lab.yaml declares as this lab's.
     #[arg(long)]
     pub adopt: bool,
+    /// Let buckets removed from lab.yaml be deleted with every object, version and delete marker.
+    #[arg(long)]
+    pub empty_buckets: bool,
     /// Print the plan and the report as JSON.
     #[arg(long)]
     pub json: bool,
@@ -153,6 +156,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                 &lab,
                 plan::Options {
                     adopt: a.adopt,
+                    empty_buckets: a.empty_buckets,
                     ..Default::default()
                 },
                 false,
@@ -165,7 +169,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                 a.json,
                 apply::Options {
                     parallelism: a.parallelism,
-                    empty_buckets: false,
+                    empty_buckets: a.empty_buckets,
                 },
                 "Apply",
             )
@@ -173,7 +177,11 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Destroy(a) => {
             let ctx = connect(&cli, &lab).await?;
-            let p = make_plan(&ctx, &lab, plan::Options::default(), true).await?;
+            let opts = plan::Options {
+                empty_buckets: a.empty_buckets,
+                ..Default::default()
+            };
+            let p = make_plan(&ctx, &lab, opts, true).await?;
             execute(
                 &ctx,
                 &p,

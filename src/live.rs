@@ -22,7 +22,8 @@ pub struct LiveState {
     pub layers: BTreeMap<String, Vec<LiveLayerVersion>>,
     /// Notification configuration of each lab bucket that exists.
     pub notifications: BTreeMap<String, LiveNotification>,
-    /// EventBridge rules tagged as the lab's, by name.
+    /// EventBridge rules named with the lab's prefix, by name; only those tagged as the
+    /// lab's are its own (`LiveRule::owner`).
     pub rules: BTreeMap<String, LiveRule>,
     /// The region's default VPC, read only when the lab declares a network or owns
     /// network resources.
@@ -168,6 +169,12 @@ pub struct NotificationEntry {
     pub events: Vec<String>,
     pub prefix: Option<String>,
     pub suffix: Option<String>,
+}
+
+impl LiveRule {
+    pub fn owner(&self) -> Option<&str> {
+        self.tags.get(OWNER_TAG).map(String::as_str)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

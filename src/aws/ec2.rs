@@ -184,7 +184,9 @@ where
     loop {
         match f().await {
             Err(e)
-                if e.code.ends_with(".NotFound") && start.elapsed() < Duration::from_secs(30) =>
+                if e.code.ends_with(".NotFound")
+                    && e.code != "InvalidPermission.NotFound"
+                    && start.elapsed() < Duration::from_secs(30) =>
             {
                 tokio::time::sleep(delay).await;
                 delay = (delay * 2).min(Duration::from_secs(4));

@@ -8,7 +8,6 @@ use aws_sdk_eventbridge::types::{RuleState, Tag, Target};
 use super::Clients;
 use super::error::{AwsError, Class, Ctx};
 use crate::live::LiveRule;
-use crate::model::OWNER_TAG;
 use crate::plan::RuleStep;
 
 fn build_err(e: impl std::fmt::Display) -> AwsError {
@@ -21,7 +20,7 @@ fn build_err(e: impl std::fmt::Display) -> AwsError {
     }
 }
 
-/// Rules named with the lab's prefix and tagged as its own.
+/// Rules named with the lab's prefix, with their tags (the planner checks the owner).
 pub async fn read(c: &Clients, lab: &str) -> Result<BTreeMap<String, LiveRule>, AwsError> {
     let mut rules = Vec::new();
     let mut token = None;
@@ -62,9 +61,8 @@ pub async fn read(c: &Clients, lab: &str) -> Result<BTreeMap<String, LiveRule>, 
                 .iter()
                 .map(|t| (t.key().to_owned(), t.value().to_owned()))
                 .collect();
-            if tags.get(OWNER_TAG).map(String::as_str) != Some(lab) {
-                return Ok(None);
-            }
+            // Rules that are not the lab's are kept too, tags and all: the planner must
+            // know a name is taken, and never touch such a rule.
             let targets = match targets.ctx("ListTargetsByRule") {
                 Err(e) if e.class == Class::NotFound => return Ok(None),
                 other => other?,
@@ -99,20 +97,48 @@ pub async fn execute(c: &Clients, name: &str, step: &RuleStep) -> Result<(), Aws
             target,
             tags,
             stale_targets,
+            existing,
         } => {
-            let tags = tags
-                .iter()
-                .map(|(k, v)| Tag::builder().key(k).value(v).build().map_err(build_err))
-                .collect::<Result<Vec<_>, _>>()?;
+            let tag_list = |t: &crate::model::Tags| {
+                t.iter()
+                    .map(|(k, v)| Tag::builder().key(k).value(v).build().map_err(build_err))
+                    .collect::<Result<Vec<_>, _>>()
+            };
             // PutRule is idempotent by name: a retry after a lost answer changes nothing.
-            ev.put_rule()
+            // Tags in it count only when the rule is created.
+            let out = ev
+                .put_rule()
                 .name(name)
                 .event_pattern(pattern)
                 .state(RuleState::Enabled)
-                .set_tags(Some(tags))
+                .set_tags(Some(tag_list(tags)?))
                 .send()
                 .await
                 .ctx("PutRule")?;
+            if let Some(live_tags) = existing {
+                let arn = out.rule_arn().unwrap_or_default();
+                let remove: Vec<String> = live_tags
+                    .keys()
+                    .filter(|k| !tags.contains_key(*k))
+                    .cloned()
+                    .collect();
+                if !remove.is_empty() {
+                    ev.untag_resource()
+                        .resource_arn(arn)
+                        .set_tag_keys(Some(remove))
+                        .send()
+                        .await
+                        .ctx("UntagResource")?;
+                }
+                if live_tags != tags {
+                    ev.tag_resource()
+                        .resource_arn(arn)
+                        .set_tags(Some(tag_list(tags)?))
+                        .send()
+                        .await
+                        .ctx("TagResource")?;
+                }
+            }
             if !stale_targets.is_empty() {
                 ev.remove_targets()
                     .rule(name)

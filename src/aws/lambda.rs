@@ -373,6 +373,35 @@ async fn settle(c: &Clients, name: &str, created: bool) -> Result<(), AwsError> 
     })
 }
 
+/// Waits until the function takes an update: not Pending, no update InProgress. Unlike
+/// the SDK's "updated" waiter this accepts a last update that Failed, so the next apply
+/// can send the fix.
+async fn idle(c: &Clients, name: &str) -> Result<(), AwsError> {
+    use aws_sdk_lambda::types::{LastUpdateStatus, State};
+    let start = tokio::time::Instant::now();
+    loop {
+        let cfg = c
+            .lambda
+            .get_function_configuration()
+            .function_name(name)
+            .send()
+            .await
+            .ctx("GetFunctionConfiguration")?;
+        let busy = cfg.state() == Some(&State::Pending)
+            || cfg.last_update_status() == Some(&LastUpdateStatus::InProgress);
+        if !busy {
+            return Ok(());
+        }
+        if start.elapsed() > SETTLE {
+            return Err(err(
+                "waiting for the function",
+                format!("{name} stayed busy for {}s", SETTLE.as_secs()),
+            ));
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
 /// Retries what Lambda refuses while a function is busy or a new role is not yet usable.
 async fn patiently<T, F, Fut>(f: F) -> Result<T, AwsError>
 where
@@ -466,7 +495,7 @@ pub async fn execute_function(
                 settle(c, name, true).await?;
             }
             FunctionStep::UpdateCode { zip, architecture } => {
-                settle(c, name, false).await?;
+                idle(c, name).await?;
                 patiently(|| async {
                     l.update_function_code()
                         .function_name(name)
@@ -481,7 +510,7 @@ pub async fn execute_function(
             }
             FunctionStep::UpdateConfig(spec) => {
                 let layers = layer_arns(spec, outputs)?;
-                settle(c, name, false).await?;
+                idle(c, name).await?;
                 patiently(|| async {
                     l.update_function_configuration()
                         .function_name(name)

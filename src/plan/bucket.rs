@@ -93,6 +93,12 @@ pub(super) fn plan(lab: &Lab, vars: &Vars, live: &LiveState, opts: Options, plan
             && lb.owner() == Some(lab.name.as_str())
         {
             let reason = match lb.objects {
+                // Apply keeps it (and says so) rather than fail on every run; destroy
+                // tries, and reports it with the way out.
+                Some(n) if n.count > 0 && !opts.destroying && !opts.empty_buckets => {
+                    plan.warnings.push(format!("bucket {name} is no longer in lab.yaml but holds {n}: kept. Copy out what you need, then run `labctl apply --empty-buckets` to delete it"));
+                    continue;
+                }
                 Some(n) if n.count > 0 => format!(
                     "{}; holds {n}: deleted only with --empty-buckets",
                     super::gone(opts)

@@ -507,6 +507,13 @@ fn permissions(cx: &Ctx, logical: &str, name: &str, plan: &mut Plan) {
     );
     a.changes = changes;
     a.after = vec![addr(Kind::Function, name)];
+    // Take S3's right to invoke away only after the bucket stopped naming the function,
+    // or the bucket keeps an entry S3 can no longer deliver.
+    for sid in have.keys().filter(|s| !want.contains_key(*s)) {
+        if let Some(bucket) = sid.strip_prefix("labctl-s3-") {
+            a.after.push(addr(Kind::Notification, bucket));
+        }
+    }
     plan.actions.push(a);
     let _ = function_arn;
 }

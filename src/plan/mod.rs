@@ -290,6 +290,8 @@ pub enum RuleStep {
         target: String,
         tags: Tags,
         stale_targets: Vec<String>,
+        /// The live rule's tags, when it exists: PutRule ignores tags on an update.
+        existing: Option<Tags>,
     },
     Delete {
         targets: Vec<String>,
@@ -375,6 +377,8 @@ pub struct Options {
     pub learner_lab: bool,
     /// Planning `destroy`: everything the lab owns goes.
     pub destroying: bool,
+    /// Buckets that go may take their objects with them.
+    pub empty_buckets: bool,
 }
 
 /// Why a resource the lab owns is deleted.
@@ -418,8 +422,27 @@ pub fn diff(lab: &Lab, vars: &Vars, live: &LiveState, opts: Options, art: &Artif
     lambda::plan(&cx, &mut plan);
     trigger::plan(&cx, &mut plan);
     network::plan(&cx, &mut plan);
+    deletes_last(&mut plan);
     resolve(&mut plan);
     plan
+}
+
+/// A bucket is deleted only after every function and rule of the lab is gone: until
+/// then they may still write into it while it is being emptied.
+fn deletes_last(plan: &mut Plan) {
+    let writers: Vec<Addr> = plan
+        .actions
+        .iter()
+        .filter(|a| a.op == Op::Delete && matches!(a.addr.kind, Kind::Function | Kind::Rule))
+        .map(|a| a.addr.clone())
+        .collect();
+    for a in plan
+        .actions
+        .iter_mut()
+        .filter(|a| a.op == Op::Delete && a.addr.kind == Kind::Bucket)
+    {
+        a.after.extend(writers.iter().cloned());
+    }
 }
 
 /// Turns "after" addresses into indexes; an address with no action has nothing to wait for.

@@ -342,16 +342,19 @@ fn groups(
         .collect();
     // Where each lab group is, or will be: a live id, or `new:NAME` for one created now.
     let mut refs: BTreeMap<String, String> = BTreeMap::new();
-    let mut replaced = BTreeSet::new();
     for (logical, g) in &declared.security_groups {
         let name = lab.physical(logical);
         match ours.get(&name) {
-            Some(l) if l.description == g.description => {
+            Some(l) => {
+                // EC2 cannot change a description, and replacing a group that
+                // instances or other groups use would fail or cut them off: say so.
+                if l.description != g.description {
+                    plan.warnings.push(format!(
+                        "security group {name}: its description cannot change in place (\"{}\" in AWS, \"{}\" in lab.yaml); labctl keeps the group. Rename the group in lab.yaml to get a new one",
+                        l.description, g.description
+                    ));
+                }
                 refs.insert(logical.clone(), l.id.clone());
-            }
-            Some(_) => {
-                replaced.insert(name.clone());
-                refs.insert(logical.clone(), format!("new:{name}"));
             }
             None => {
                 refs.insert(logical.clone(), format!("new:{name}"));
@@ -365,7 +368,6 @@ fn groups(
                 .security_groups
                 .keys()
                 .any(|g| lab.physical(g) == l.name)
-                || replaced.contains(&l.name)
         })
         .copied()
         .collect();
@@ -412,7 +414,7 @@ fn groups(
             .as_ref()
             .map(|e| desired(e))
             .unwrap_or_else(|| vec![allow_all_egress()]);
-        let live = ours.get(&name).filter(|_| !replaced.contains(&name));
+        let live = ours.get(&name);
         let group_ref = match live {
             Some(l) => GroupRef::Id(l.id.clone()),
             None => GroupRef::Created(name.clone()),
@@ -424,21 +426,11 @@ fn groups(
         };
         match live {
             None => {
-                let mut steps = Vec::new();
-                if replaced.contains(&name)
-                    && let Some(old) = ours.get(&name)
-                {
-                    steps.push(GroupStep::Delete { id: old.id.clone() });
-                }
-                steps.push(GroupStep::Create {
+                let steps = vec![GroupStep::Create {
                     description: g.description.clone(),
                     tags: tags.clone(),
-                });
-                let op = if replaced.contains(&name) {
-                    Op::Replace
-                } else {
-                    Op::Create
-                };
+                }];
+                let op = Op::Create;
                 let mut act = Action::new(
                     a.clone(),
                     op,
@@ -450,14 +442,9 @@ fn groups(
                 );
                 act.changes.push(Change {
                     attr: "description".into(),
-                    before: ours
-                        .get(&name)
-                        .map(|o| o.description.clone())
-                        .unwrap_or_default(),
+                    before: String::new(),
                     after: g.description.clone(),
-                    note: replaced
-                        .contains(&name)
-                        .then(|| "a group's description cannot change: it is replaced".into()),
+                    note: None,
                 });
                 // Rules of other groups that point at a group being deleted go first.
                 act.after = deleted
@@ -567,7 +554,7 @@ fn groups(
                 ingress,
             })
             .collect();
-        if !refs_out.is_empty() && !replaced.contains(&d.name) {
+        if !refs_out.is_empty() {
             let mut act = Action::new(
                 addr(Kind::GroupRules, &d.name),
                 Op::Delete,
@@ -578,9 +565,6 @@ fn groups(
             );
             act.reason = Some("rules naming other groups go before the groups".into());
             plan.actions.push(act);
-        }
-        if replaced.contains(&d.name) {
-            continue;
         }
         let mut act = Action::new(
             addr(Kind::Group, &d.name),

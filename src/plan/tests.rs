@@ -141,7 +141,7 @@ fn each_drift_is_one_change_and_unversioning_is_a_suspend() {
 }
 
 #[test]
-fn undeclared_owned_buckets_are_deleted_and_foreign_ones_are_errors() {
+fn undeclared_buckets_holding_data_are_kept_and_foreign_ones_are_errors() {
     let mut live = in_sync();
     let mut old = match &live.buckets["demo-logs-111122223333"] {
         BucketPresence::Present(b) => (**b).clone(),
@@ -161,11 +161,8 @@ fn undeclared_owned_buckets_are_deleted_and_foreign_ones_are_errors() {
     check(
         live,
         expect![[r#"
-            labctl will perform the following actions:
-
-              -   s3 bucket demo-old-111122223333  (tagged as this lab's, no longer in lab.yaml; holds 3 object(s): deleted only with --empty-buckets)
-
-            Plan: 0 to add, 0 to change, 1 to destroy.
+            warning: bucket demo-old-111122223333 is no longer in lab.yaml but holds 3 object(s): kept. Copy out what you need, then run `labctl apply --empty-buckets` to delete it
+            No changes. The lab matches lab.yaml.
             error: s3 bucket demo-logs-111122223333: the bucket name `demo-logs-111122223333` (line 13) is taken by another AWS account: S3 bucket names are global
         "#]],
     );
@@ -191,5 +188,32 @@ fn learner_lab_sessions_must_use_the_existing_role() {
         p.errors[0].help.contains("existing: LabRole"),
         "{:?}",
         p.errors
+    );
+}
+
+#[test]
+fn undeclared_buckets_holding_data_go_with_empty_buckets() {
+    let lab = crate::config::parse_str("lab.yaml", LAB, Path::new(".")).expect("valid fixture");
+    let mut live = in_sync();
+    let mut old = match &live.buckets["demo-logs-111122223333"] {
+        BucketPresence::Present(b) => (**b).clone(),
+        _ => unreachable!(),
+    };
+    old.name = "demo-old-111122223333".into();
+    old.objects = Some(crate::live::ObjectCount {
+        count: 3,
+        truncated: false,
+    });
+    live.buckets
+        .insert(old.name.clone(), BucketPresence::Present(Box::new(old)));
+    let opts = super::Options {
+        empty_buckets: true,
+        ..Default::default()
+    };
+    let p = super::diff(&lab, &vars(&lab), &live, opts, &super::Artifacts::default());
+    assert_eq!(p.actions.len(), 1);
+    assert_eq!(
+        (p.actions[0].op, p.actions[0].addr.name.as_str()),
+        (super::Op::Delete, "demo-old-111122223333")
     );
 }

@@ -141,6 +141,16 @@ pub(super) fn plan(cx: &Ctx, plan: &mut Plan) {
             cx.live.buckets.get(&bucket),
             Some(BucketPresence::Present(_))
         );
+        // Only the lab's buckets, or ones it creates or adopts in this run: a bucket
+        // of the same name that is not the lab's keeps its notifications untouched.
+        let owned = matches!(cx.live.buckets.get(&bucket), Some(BucketPresence::Present(b)) if b.owner() == Some(lab.name.as_str()));
+        let taken_now = plan.actions.iter().any(|a| {
+            a.addr == addr(Kind::Bucket, &bucket)
+                && (a.op == Op::Create || (a.op == Op::Update && a.reason.is_some()))
+        });
+        if !owned && !taken_now {
+            continue;
+        }
         let live = cx
             .live
             .notifications
@@ -235,6 +245,18 @@ pub(super) fn plan(cx: &Ctx, plan: &mut Plan) {
     tags.insert(OWNER_TAG.into(), lab.name.clone());
     for (name, (pat, target, after)) in &rules {
         let live = cx.live.rules.get(name);
+        if let Some(other) = live.filter(|l| l.owner() != Some(lab.name.as_str())) {
+            let whose = other
+                .owner()
+                .map(|o| format!("belongs to lab `{o}`"))
+                .unwrap_or_else(|| "exists without labctl's tag".into());
+            plan.errors.push(super::PlanError {
+                addr: addr(Kind::Rule, name),
+                message: format!("EventBridge rule `{name}` {whose}"),
+                help: "rename the function or the lab in lab.yaml, or delete that rule".into(),
+            });
+            continue;
+        }
         let same_pattern = live.is_some_and(|l| {
             serde_json::from_str::<serde_json::Value>(&l.pattern).ok()
                 == serde_json::from_str::<serde_json::Value>(pat).ok()
@@ -268,6 +290,7 @@ pub(super) fn plan(cx: &Ctx, plan: &mut Plan) {
                     target: target.clone(),
                     tags: tags.clone(),
                     stale_targets: stale,
+                    existing: live.map(|l| l.tags.clone()),
                 },
             },
         );
@@ -289,7 +312,7 @@ pub(super) fn plan(cx: &Ctx, plan: &mut Plan) {
         plan.actions.push(a);
     }
     for (name, live) in &cx.live.rules {
-        if rules.contains_key(name) {
+        if rules.contains_key(name) || live.owner() != Some(lab.name.as_str()) {
             continue;
         }
         let mut a = Action::new(

@@ -407,3 +407,53 @@ async fn an_existing_role_is_used_without_any_iam_write() {
         "LabRole must never be deleted"
     );
 }
+
+#[tokio::test]
+async fn what_is_not_the_labs_is_never_touched() {
+    let name = "t-foreign";
+    let lab = Lab::new(name, &shipped_lab(name, 106));
+    // A rule with the name the lab would use, not tagged as the lab's: a plan error.
+    let rule = format!("{name}-compress-0");
+    events()
+        .put_rule()
+        .name(&rule)
+        .event_pattern(r#"{"source":["my.app"]}"#)
+        .send()
+        .await
+        .unwrap();
+    let r = lab.run(&["plan"]).code_is(1);
+    assert!(
+        r.stderr().contains(&format!(
+            "EventBridge rule `{rule}` exists without labctl's tag"
+        )),
+        "{}",
+        r.stderr()
+    );
+    events().delete_rule().name(&rule).send().await.unwrap();
+
+    // Someone's own bucket under a declared name, sending events to EventBridge:
+    // destroy leaves its notifications alone.
+    let theirs = bucket(name, "backup");
+    s3().create_bucket().bucket(&theirs).send().await.unwrap();
+    let eb = NotificationConfiguration::builder()
+        .event_bridge_configuration(aws_sdk_s3::types::EventBridgeConfiguration::builder().build())
+        .build();
+    s3().put_bucket_notification_configuration()
+        .bucket(&theirs)
+        .notification_configuration(eb)
+        .send()
+        .await
+        .unwrap();
+    lab.run(&["destroy", "--auto-approve"]).ok();
+    let n = s3()
+        .get_bucket_notification_configuration()
+        .bucket(&theirs)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        n.event_bridge_configuration().is_some(),
+        "destroy changed a bucket that is not the lab's"
+    );
+    assert!(s3().head_bucket().bucket(&theirs).send().await.is_ok());
+}
