@@ -113,8 +113,16 @@ async fn read_one(c: &Clients, name: &str, count: bool) -> Result<BucketPresence
         Err(e) if e.code == "NoSuchBucket" || (e.code.is_empty() && e.status == Some(404)) => {
             return Ok(BucketPresence::Absent);
         }
-        Err(e) if e.status == Some(301) || e.code == "PermanentRedirect" => {
-            return Ok(BucketPresence::OtherRegion("another region".into()));
+        // A bucket of this account in another region: S3 redirects, or refuses the
+        // signature ("the region 'us-east-1' is wrong; expecting 'us-west-2'").
+        Err(e)
+            if e.status == Some(301)
+                || e.code == "PermanentRedirect"
+                || e.code == "AuthorizationHeaderMalformed" =>
+        {
+            return Ok(BucketPresence::OtherRegion(
+                expected_region(&e.message).unwrap_or_else(|| "another region".into()),
+            ));
         }
         Err(e) if e.class == Class::AccessDenied => return Ok(BucketPresence::OtherAccount),
         other => other?,
@@ -141,6 +149,12 @@ async fn read_one(c: &Clients, name: &str, count: bool) -> Result<BucketPresence
         objects,
         notification,
     })))
+}
+
+/// The region S3 names in "...the region 'us-east-1' is wrong; expecting 'us-west-2'".
+fn expected_region(message: &str) -> Option<String> {
+    let rest = message.split("expecting '").nth(1)?;
+    Some(rest.split('\'').next()?.to_owned()).filter(|r| !r.is_empty())
 }
 
 /// Treats "there is none" answers as an empty value.
@@ -769,4 +783,14 @@ pub async fn put_notification(
     })
     .await
     .map(drop)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn reads_the_region_s3_expects() {
+        let m = "The authorization header is malformed; the region 'us-east-1' is wrong; expecting 'us-west-2'";
+        assert_eq!(super::expected_region(m).as_deref(), Some("us-west-2"));
+        assert_eq!(super::expected_region("Access Denied"), None);
+    }
 }
