@@ -111,6 +111,14 @@ const CREDENTIALS: &[&str] = &[
     "RequestExpired",
 ];
 
+/// For deletes and removals: "it is not there" is what was wanted.
+pub fn gone_ok<T>(r: Result<T, AwsError>) -> Result<(), AwsError> {
+    match r {
+        Err(e) if e.class == Class::NotFound => Ok(()),
+        other => other.map(drop),
+    }
+}
+
 pub fn classify_code(code: &str, status: Option<u16>) -> Class {
     if NOT_FOUND.contains(&code) || (code.is_empty() && status == Some(404)) {
         Class::NotFound

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use aws_sdk_eventbridge::types::{RuleState, Tag, Target};
 
 use super::Clients;
-use super::error::{AwsError, Class, Ctx};
+use super::error::{AwsError, Class, Ctx, gone_ok};
 use crate::live::LiveRule;
 use crate::plan::RuleStep;
 
@@ -178,22 +178,16 @@ pub async fn execute(c: &Clients, name: &str, step: &RuleStep) -> Result<(), Aws
         }
         RuleStep::Delete { targets } => {
             if !targets.is_empty() {
-                match ev
-                    .remove_targets()
-                    .rule(name)
-                    .set_ids(Some(targets.clone()))
-                    .send()
-                    .await
-                    .ctx("RemoveTargets")
-                {
-                    Err(e) if e.class != Class::NotFound => return Err(e),
-                    _ => {}
-                }
+                gone_ok(
+                    ev.remove_targets()
+                        .rule(name)
+                        .set_ids(Some(targets.clone()))
+                        .send()
+                        .await
+                        .ctx("RemoveTargets"),
+                )?;
             }
-            match ev.delete_rule().name(name).send().await.ctx("DeleteRule") {
-                Err(e) if e.class != Class::NotFound => Err(e),
-                _ => Ok(()),
-            }
+            gone_ok(ev.delete_rule().name(name).send().await.ctx("DeleteRule"))
         }
     }
 }

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use super::error::{AwsError, Class, Ctx};
+use super::error::{AwsError, Class, Ctx, gone_ok};
 use super::{Clients, Identity};
 use crate::live::LiveRole;
 use crate::model::{OWNER_TAG, Tags};
@@ -252,7 +252,7 @@ pub async fn execute(
                 .ctx("PutRolePolicy")
                 .map_err(denied)
                 .map(drop)?,
-            RoleStep::DeletePolicy(p) => ignore_missing(
+            RoleStep::DeletePolicy(p) => gone_ok(
                 iam.delete_role_policy()
                     .role_name(name)
                     .policy_name(p)
@@ -269,7 +269,7 @@ pub async fn execute(
                 .ctx("AttachRolePolicy")
                 .map_err(denied)
                 .map(drop)?,
-            RoleStep::Detach(arn) => ignore_missing(
+            RoleStep::Detach(arn) => gone_ok(
                 iam.detach_role_policy()
                     .role_name(name)
                     .policy_arn(arn)
@@ -293,7 +293,7 @@ pub async fn execute(
                 .await
                 .ctx("UntagRole")
                 .map(drop)?,
-            RoleStep::Delete => ignore_missing(
+            RoleStep::Delete => gone_ok(
                 iam.delete_role()
                     .role_name(name)
                     .send()
@@ -303,11 +303,4 @@ pub async fn execute(
         }
     }
     Ok(())
-}
-
-fn ignore_missing<T>(r: Result<T, AwsError>) -> Result<(), AwsError> {
-    match r {
-        Err(e) if e.class == Class::NotFound => Ok(()),
-        other => other.map(drop),
-    }
 }

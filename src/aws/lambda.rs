@@ -10,7 +10,7 @@ use aws_sdk_lambda::types::{
 };
 
 use super::Clients;
-use super::error::{AwsError, Class, Ctx};
+use super::error::{AwsError, Class, Ctx, gone_ok};
 use crate::live::{LiveFunction, LiveLayerVersion, LivePermission};
 use crate::plan::{FunctionSpec, FunctionStep, LayerRef, LayerStep, PermissionStep};
 
@@ -303,18 +303,15 @@ pub async fn execute_layer(
             record(outputs, name, arn);
             Ok(())
         }
-        LayerStep::DeleteVersion(n) => match c
-            .lambda
-            .delete_layer_version()
-            .layer_name(name)
-            .version_number(*n)
-            .send()
-            .await
-            .ctx("DeleteLayerVersion")
-        {
-            Err(e) if e.class != Class::NotFound => Err(e),
-            _ => Ok(()),
-        },
+        LayerStep::DeleteVersion(n) => gone_ok(
+            c.lambda
+                .delete_layer_version()
+                .layer_name(name)
+                .version_number(*n)
+                .send()
+                .await
+                .ctx("DeleteLayerVersion"),
+        ),
     }
 }
 
@@ -546,16 +543,13 @@ pub async fn execute_function(
                         .ctx("TagResource")?;
                 }
             }
-            FunctionStep::Delete => match l
-                .delete_function()
-                .function_name(name)
-                .send()
-                .await
-                .ctx("DeleteFunction")
-            {
-                Err(e) if e.class != Class::NotFound => return Err(e),
-                _ => {}
-            },
+            FunctionStep::Delete => gone_ok(
+                l.delete_function()
+                    .function_name(name)
+                    .send()
+                    .await
+                    .ctx("DeleteFunction"),
+            )?,
         }
     }
     Ok(())
@@ -628,18 +622,15 @@ pub async fn execute_permissions(
                     other => other.map(drop)?,
                 }
             }
-            PermissionStep::Remove { sid } => match c
-                .lambda
-                .remove_permission()
-                .function_name(function)
-                .statement_id(sid)
-                .send()
-                .await
-                .ctx("RemovePermission")
-            {
-                Err(e) if e.class != Class::NotFound => return Err(e),
-                _ => {}
-            },
+            PermissionStep::Remove { sid } => gone_ok(
+                c.lambda
+                    .remove_permission()
+                    .function_name(function)
+                    .statement_id(sid)
+                    .send()
+                    .await
+                    .ctx("RemovePermission"),
+            )?,
         }
     }
     Ok(())

@@ -72,6 +72,23 @@ fn in_sync() -> LiveState {
     live
 }
 
+/// The lab in sync, plus a bucket it owns but no longer declares, holding 3 objects.
+fn with_old_bucket_holding_data() -> LiveState {
+    let mut live = in_sync();
+    let mut old = match &live.buckets["demo-logs-111122223333"] {
+        BucketPresence::Present(b) => (**b).clone(),
+        _ => unreachable!(),
+    };
+    old.name = "demo-old-111122223333".into();
+    old.objects = Some(crate::live::ObjectCount {
+        count: 3,
+        truncated: false,
+    });
+    live.buckets
+        .insert(old.name.clone(), BucketPresence::Present(Box::new(old)));
+    live
+}
+
 fn edit(live: &mut LiveState, name: &str, f: impl FnOnce(&mut BucketConfig)) {
     if let Some(BucketPresence::Present(b)) = live.buckets.get_mut(name) {
         f(&mut b.config);
@@ -142,18 +159,7 @@ fn each_drift_is_one_change_and_unversioning_is_a_suspend() {
 
 #[test]
 fn undeclared_buckets_holding_data_are_kept_and_foreign_ones_are_errors() {
-    let mut live = in_sync();
-    let mut old = match &live.buckets["demo-logs-111122223333"] {
-        BucketPresence::Present(b) => (**b).clone(),
-        _ => unreachable!(),
-    };
-    old.name = "demo-old-111122223333".into();
-    old.objects = Some(crate::live::ObjectCount {
-        count: 3,
-        truncated: false,
-    });
-    live.buckets
-        .insert(old.name.clone(), BucketPresence::Present(Box::new(old)));
+    let mut live = with_old_bucket_holding_data();
     live.buckets.insert(
         "demo-logs-111122223333".into(),
         BucketPresence::OtherAccount,
@@ -194,18 +200,7 @@ fn learner_lab_sessions_must_use_the_existing_role() {
 #[test]
 fn undeclared_buckets_holding_data_go_with_empty_buckets() {
     let lab = crate::config::parse_str("lab.yaml", LAB, Path::new(".")).expect("valid fixture");
-    let mut live = in_sync();
-    let mut old = match &live.buckets["demo-logs-111122223333"] {
-        BucketPresence::Present(b) => (**b).clone(),
-        _ => unreachable!(),
-    };
-    old.name = "demo-old-111122223333".into();
-    old.objects = Some(crate::live::ObjectCount {
-        count: 3,
-        truncated: false,
-    });
-    live.buckets
-        .insert(old.name.clone(), BucketPresence::Present(Box::new(old)));
+    let live = with_old_bucket_holding_data();
     let opts = super::Options {
         empty_buckets: true,
         ..Default::default()
