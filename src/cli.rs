@@ -200,7 +200,6 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
 
 struct Ctx {
     clients: aws::Clients,
-    identity: aws::Identity,
     lab: String,
 }
 
@@ -214,11 +213,8 @@ async fn connect(cli: &Cli, lab: &Lab) -> Result<Ctx> {
     let clients = aws::connect(&opts)
         .await
         .map_err(aws::error::explain_auth)?;
-    let identity = aws::identity(&clients).await?;
-    tracing::info!(account = %identity.account_id, arn = %identity.arn, "connected");
     Ok(Ctx {
         clients,
-        identity,
         lab: lab.name.clone(),
     })
 }
@@ -231,27 +227,36 @@ async fn make_plan(
     mut opts: plan::Options,
     destroying: bool,
 ) -> Result<Plan> {
-    let mut vars = Vars {
-        lab: lab.name.clone(),
-        account_id: ctx.identity.account_id.clone(),
-        region: ctx.clients.region.clone(),
-        ..Default::default()
+    let vars_of = |id: &aws::Identity| {
+        let mut vars = Vars {
+            lab: lab.name.clone(),
+            account_id: id.account_id.clone(),
+            region: ctx.clients.region.clone(),
+            ..Default::default()
+        };
+        let names = plan::bucket_names(lab, &vars);
+        vars.buckets = names.into_iter().collect();
+        vars
     };
-    let names = plan::bucket_names(lab, &vars);
-    vars.buckets = names.iter().cloned().collect();
-    let role = match &lab.role {
-        Some(Role::Managed(r)) => Some((
-            vars.expand(&r.name, false)
-                .unwrap_or_else(|_| r.name.clone()),
-            false,
-        )),
-        Some(Role::Existing { name, .. }) => Some((name.clone(), true)),
-        None => None,
+    let named = |id: &aws::Identity| {
+        let vars = vars_of(id);
+        live::Named {
+            buckets: vars.buckets.values().cloned().collect(),
+            role: match &lab.role {
+                Some(Role::Managed(r)) => Some((
+                    vars.expand(&r.name, false)
+                        .unwrap_or_else(|_| r.name.clone()),
+                    false,
+                )),
+                Some(Role::Existing { name, .. }) => Some((name.clone(), true)),
+                None => None,
+            },
+        }
     };
     let want = live::Wanted {
         lab: lab.name.clone(),
-        buckets: names.iter().map(|(_, n)| n.clone()).collect(),
-        role,
+        named: &named,
+        role_needs_account: matches!(&lab.role, Some(Role::Managed(r)) if r.name.contains("account_id")),
         functions: lab.functions.keys().map(|f| lab.physical(f)).collect(),
         layers: lab.layers.keys().map(|l| lab.physical(l)).collect(),
         // Destroy looks for the lab's network even when lab.yaml no longer declares one.
@@ -262,8 +267,28 @@ async fn make_plan(
         } else {
             live::NetworkRead::Discover
         },
+        zones: lab
+            .network
+            .iter()
+            .flat_map(|n| n.subnets.values().map(|s| s.az.clone()))
+            .collect(),
     };
-    opts.learner_lab = ctx.identity.is_learner_lab();
+    // The layer zip is read (or built) while AWS answers.
+    let (art, live) = tokio::join!(
+        async {
+            if destroying {
+                Ok(plan::Artifacts::default())
+            } else {
+                crate::package::artifacts(lab)
+            }
+        },
+        live::read(&ctx.clients, &want),
+    );
+    let (identity, live) = live.context("reading the lab's live state")?;
+    tracing::info!(account = %identity.account_id, arn = %identity.arn, "connected");
+    let art = art?;
+    let vars = vars_of(&identity);
+    opts.learner_lab = identity.is_learner_lab();
     opts.destroying = destroying;
     if opts.learner_lab
         && !destroying
@@ -274,18 +299,6 @@ async fn make_plan(
             ctx.clients.region
         );
     }
-    let (art, live) = tokio::join!(
-        async {
-            if destroying {
-                Ok(plan::Artifacts::default())
-            } else {
-                crate::package::artifacts(lab)
-            }
-        },
-        live::read(&ctx.clients, &ctx.identity, &want),
-    );
-    let art = art?;
-    let live = live.context("reading the lab's live state")?;
     let target = if destroying {
         lab.emptied()
     } else {

@@ -282,15 +282,24 @@ impl LiveBucket {
 }
 
 /// What to look up by name; everything else is found by the lab's tag.
-#[derive(Debug, Clone, Default)]
-pub struct Wanted {
+pub struct Wanted<'a> {
     pub lab: String,
-    pub buckets: Vec<String>,
-    /// A role to create (false) or an existing one to use (true).
-    pub role: Option<(String, bool)>,
+    /// Bucket names and the role (a role to create, false, or an existing one to use,
+    /// true), made from the caller's identity: names may hold `${account_id}`.
+    pub named: &'a (dyn Fn(&Identity) -> Named + Sync),
+    /// Whether the role's name needs the account id, so its reads wait for STS.
+    pub role_needs_account: bool,
     pub functions: Vec<String>,
     pub layers: Vec<String>,
     pub network: NetworkRead,
+    /// The zones the declared subnets name.
+    pub zones: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Named {
+    pub buckets: Vec<String>,
+    pub role: Option<(String, bool)>,
 }
 
 /// Whether to read the default VPC: the lab declares a network, or may own network
@@ -303,48 +312,70 @@ pub enum NetworkRead {
     Discover,
 }
 
-/// Reads everything the plan needs, every service at once. Only read calls.
-pub async fn read(c: &Clients, id: &Identity, want: &Wanted) -> Result<LiveState> {
+/// Reads everything the plan needs, every service at once, and who the caller is.
+/// Only read calls. Only what is named with the account id waits for STS to answer.
+pub async fn read(c: &Clients, want: &Wanted<'_>) -> Result<(Identity, LiveState)> {
     let lab = want.lab.as_str();
-    let (buckets, (roles, existing_role), functions, layers, rules, network) = tokio::try_join!(
-        async {
-            aws::s3::read_all(c, lab, &want.buckets)
-                .await
-                .map_err(anyhow::Error::from)
-        },
-        async {
-            aws::iam::read(c, id, lab, want.role.as_ref())
-                .await
-                .map_err(anyhow::Error::from)
-        },
-        async {
-            aws::lambda::read_functions(c, lab, &want.functions)
-                .await
-                .map_err(anyhow::Error::from)
-        },
-        async {
-            aws::lambda::read_layers(c, lab, &want.layers)
-                .await
-                .map_err(anyhow::Error::from)
-        },
-        async { aws::events::read(c, lab).await.map_err(anyhow::Error::from) },
-        async {
-            match want.network {
-                NetworkRead::Skip => Ok(None),
-                NetworkRead::Declared => aws::ec2::read(c)
+    let cell = tokio::sync::OnceCell::new();
+    let identity = || cell.get_or_try_init(|| aws::identity(c));
+    let read = async {
+        tokio::try_join!(
+            async {
+                let names = (want.named)(identity().await?).buckets;
+                aws::s3::read_all(c, lab, &names)
                     .await
-                    .map(Some)
+                    .map_err(anyhow::Error::from)
+            },
+            async {
+                let role = if want.role_needs_account {
+                    (want.named)(identity().await?).role
+                } else {
+                    (want.named)(&Identity::default()).role
+                };
+                aws::iam::read(c, lab, role.as_ref())
+                    .await
+                    .map_err(anyhow::Error::from)
+            },
+            async {
+                aws::lambda::read_functions(c, lab, &want.functions)
+                    .await
+                    .map_err(anyhow::Error::from)
+            },
+            async {
+                aws::lambda::read_layers(c, lab, &want.layers)
+                    .await
+                    .map_err(anyhow::Error::from)
+            },
+            async { aws::events::read(c, lab).await.map_err(anyhow::Error::from) },
+            async {
+                match want.network {
+                    NetworkRead::Skip => Ok(None),
+                    NetworkRead::Declared => aws::ec2::read(c, &want.zones)
+                        .await
+                        .map(Some)
+                        .map_err(anyhow::Error::from),
+                    // Looking for leftovers only: an account that may not describe its VPC
+                    // cannot have had the lab's network created either.
+                    NetworkRead::Discover => aws::discovery(
+                        aws::ec2::read(c, &[]).await.map(Some),
+                        "the default VPC's subnets and groups",
+                    )
                     .map_err(anyhow::Error::from),
-                // Looking for leftovers only: an account that may not describe its VPC
-                // cannot have had the lab's network created either.
-                NetworkRead::Discover => aws::discovery(
-                    aws::ec2::read(c).await.map(Some),
-                    "the default VPC's subnets and groups",
-                )
-                .map_err(anyhow::Error::from),
-            }
-        },
-    )?;
+                }
+            },
+        )
+    };
+    let (buckets, (roles, existing_role), functions, layers, rules, network) = match read.await {
+        Ok(r) => r,
+        // A read that failed before STS answered most likely failed on the credentials,
+        // which STS explains best.
+        Err(e) => {
+            identity().await?;
+            return Err(e);
+        }
+    };
+    let id = identity().await?.clone();
+    let existing_role = existing_role.map(|r| r.resolve(&id.account_id));
     // Notifications of the lab's own buckets (and of declared ones not yet tagged).
     let notifications = buckets
         .iter()
@@ -355,7 +386,7 @@ pub async fn read(c: &Clients, id: &Identity, want: &Wanted) -> Result<LiveState
             _ => None,
         })
         .collect();
-    Ok(LiveState {
+    let live = LiveState {
         buckets,
         roles,
         existing_role,
@@ -364,5 +395,6 @@ pub async fn read(c: &Clients, id: &Identity, want: &Wanted) -> Result<LiveState
         notifications,
         rules,
         network,
-    })
+    };
+    Ok((id, live))
 }

@@ -29,34 +29,21 @@ fn tags_of(t: &[Tag]) -> Tags {
 }
 
 /// The default VPC with its zones, subnets and groups: four calls, whatever the lab.
-pub async fn read(c: &Clients) -> Result<LiveNetwork, AwsError> {
-    let (vpcs, zones) = tokio::try_join!(
-        async {
-            c.ec2
-                .describe_vpcs()
-                .filters(filter("isDefault", "true"))
-                .send()
-                .await
-                .ctx("DescribeVpcs")
-        },
-        async {
-            c.ec2
-                .describe_availability_zones()
-                .filters(filter("state", "available"))
-                .send()
-                .await
-                .ctx("DescribeAvailabilityZones")
-        },
-    )?;
-    let zones = zones
-        .availability_zones()
-        .iter()
-        .filter_map(|z| Some((z.zone_name()?.to_owned(), z.zone_id()?.to_owned())))
-        .collect();
+/// The default VPC, its subnets and groups, and the zones that `zones` (names or ids,
+/// as lab.yaml may give either) need. Zones are taken from the VPC's subnets when they
+/// name them all; only an unseen zone costs a DescribeAvailabilityZones.
+pub async fn read(c: &Clients, zones: &[String]) -> Result<LiveNetwork, AwsError> {
+    let vpcs = c
+        .ec2
+        .describe_vpcs()
+        .filters(filter("isDefault", "true"))
+        .send()
+        .await
+        .ctx("DescribeVpcs")?;
     let Some(vpc) = vpcs.vpcs().first() else {
         return Ok(LiveNetwork {
             vpc: None,
-            zones,
+            zones: all_zones(c).await?,
             ..Default::default()
         });
     };
@@ -93,7 +80,7 @@ pub async fn read(c: &Clients) -> Result<LiveNetwork, AwsError> {
                 .ctx("DescribeSecurityGroups")
         },
     )?;
-    let subnets = subnets
+    let subnets: Vec<LiveSubnet> = subnets
         .iter()
         .map(|s| LiveSubnet {
             id: s.subnet_id().unwrap_or_default().to_owned(),
@@ -116,12 +103,40 @@ pub async fn read(c: &Clients) -> Result<LiveNetwork, AwsError> {
             egress: rules_of(g.ip_permissions_egress()),
         })
         .collect();
+    let mut seen: Vec<(String, String)> = subnets
+        .iter()
+        .map(|s| (s.az.clone(), s.az_id.clone()))
+        .collect();
+    seen.sort();
+    seen.dedup();
+    let zones = if zones
+        .iter()
+        .all(|z| seen.iter().any(|(n, id)| n == z || id == z))
+    {
+        seen
+    } else {
+        all_zones(c).await?
+    };
     Ok(LiveNetwork {
         vpc: Some(LiveVpc { id: vpc_id, cidrs }),
         zones,
         subnets,
         groups,
     })
+}
+
+/// The region's available zones: (name, id).
+async fn all_zones(c: &Clients) -> Result<Vec<(String, String)>, AwsError> {
+    Ok(c.ec2
+        .describe_availability_zones()
+        .filters(filter("state", "available"))
+        .send()
+        .await
+        .ctx("DescribeAvailabilityZones")?
+        .availability_zones()
+        .iter()
+        .filter_map(|z| Some((z.zone_name()?.to_owned(), z.zone_id()?.to_owned())))
+        .collect())
 }
 
 /// One rule per (protocol, ports, source), as lab.yaml writes them.

@@ -3,8 +3,8 @@
 
 use std::collections::BTreeMap;
 
+use super::Clients;
 use super::error::{AwsError, Class, Ctx, gone_ok};
-use super::{Clients, Identity};
 use crate::live::LiveRole;
 use crate::model::{OWNER_TAG, Tags};
 use crate::plan::RoleStep;
@@ -16,45 +16,74 @@ pub fn role_arn(account: &str, name: &str) -> String {
     format!("arn:aws:iam::{account}:role{ROLE_PATH}{name}")
 }
 
-type Roles = (BTreeMap<String, LiveRole>, Option<Result<String, String>>);
+type Roles = (BTreeMap<String, LiveRole>, Option<ExistingRole>);
+
+/// What reading `role: { existing: NAME }` found. The account id is filled in later:
+/// the read does not wait for STS.
+#[derive(Debug)]
+pub enum ExistingRole {
+    Arn(String),
+    /// Not readable here (Learner Lab may deny reading roles): the ARN is predictable.
+    Unreadable(String),
+    Missing(String),
+}
+
+impl ExistingRole {
+    pub fn resolve(self, account: &str) -> Result<String, String> {
+        match self {
+            Self::Arn(arn) => Ok(arn),
+            Self::Unreadable(name) => Ok(format!("arn:aws:iam::{account}:role/{name}")),
+            Self::Missing(name) => {
+                Err(format!("role `{name}` does not exist in account {account}"))
+            }
+        }
+    }
+}
 
 /// The declared role (managed, or `existing` as its ARN) and every role tagged as the lab's.
 pub async fn read(
     c: &Clients,
-    id: &Identity,
     lab: &str,
     role: Option<&(String, bool)>,
 ) -> Result<Roles, AwsError> {
-    let mut roles = BTreeMap::new();
-    let mut existing = None;
-    match role {
-        Some((name, true)) => {
-            existing = Some(
-                match c.iam.get_role().role_name(name).send().await.ctx("GetRole") {
-                    Ok(o) => Ok(o
-                        .role()
-                        .map(|r| r.arn().to_owned())
-                        .unwrap_or_else(|| format!("arn:aws:iam::{}:role/{name}", id.account_id))),
-                    // Learner Lab may deny reading roles too: the ARN is predictable.
-                    Err(e) if e.class == Class::AccessDenied => {
-                        Ok(format!("arn:aws:iam::{}:role/{name}", id.account_id))
-                    }
-                    Err(e) if e.class == Class::NotFound => Err(format!(
-                        "role `{name}` does not exist in account {}",
-                        id.account_id
-                    )),
-                    Err(e) => return Err(e),
-                },
-            );
-        }
-        Some((name, false)) => {
-            if let Some(r) = read_role(c, name).await? {
-                roles.insert(name.clone(), r);
+    let (declared, discovered) = tokio::join!(
+        async {
+            match role {
+                Some((name, true)) => {
+                    let found = match c.iam.get_role().role_name(name).send().await.ctx("GetRole") {
+                        Ok(o) => match o.role() {
+                            Some(r) => ExistingRole::Arn(r.arn().to_owned()),
+                            None => ExistingRole::Unreadable(name.clone()),
+                        },
+                        Err(e) if e.class == Class::AccessDenied => {
+                            ExistingRole::Unreadable(name.clone())
+                        }
+                        Err(e) if e.class == Class::NotFound => ExistingRole::Missing(name.clone()),
+                        Err(e) => return Err(e),
+                    };
+                    Ok((None, Some(found)))
+                }
+                Some((name, false)) => Ok((read_role(c, name).await?, None)),
+                None => Ok((None, None)),
             }
-        }
-        None => {}
+        },
+        discover(c, lab, role)
+    );
+    let (declared, existing) = declared?;
+    let mut roles = discovered?;
+    if let (Some(r), Some((name, _))) = (declared, role) {
+        roles.insert(name.clone(), r);
     }
-    // Roles of this lab no longer declared, found by path and tag.
+    Ok((roles, existing))
+}
+
+/// Roles of this lab no longer declared, found by path and tag.
+async fn discover(
+    c: &Clients,
+    lab: &str,
+    role: Option<&(String, bool)>,
+) -> Result<BTreeMap<String, LiveRole>, AwsError> {
+    let mut roles = BTreeMap::new();
     let listed = match c
         .iam
         .list_roles()
@@ -72,7 +101,7 @@ pub async fn read(
     };
     for r in listed {
         let name = r.role_name().to_owned();
-        if roles.contains_key(&name) || role.is_some_and(|(n, _)| n.eq_ignore_ascii_case(&name)) {
+        if role.is_some_and(|(n, _)| n.eq_ignore_ascii_case(&name)) {
             continue;
         }
         // Another lab's role may be deleted between the listing and this read.
@@ -96,12 +125,13 @@ pub async fn read(
             roles.insert(name, live);
         }
     }
-    Ok((roles, existing))
+    Ok(roles)
 }
 
 async fn read_role(c: &Clients, name: &str) -> Result<Option<LiveRole>, AwsError> {
-    // All by name, at once; a missing role makes each answer NoSuchEntity.
-    let (out, names, attached, tags) = tokio::join!(
+    // All by name, at once; a missing role makes each answer NoSuchEntity. GetRole
+    // carries the tags.
+    let (out, names, attached) = tokio::join!(
         c.iam.get_role().role_name(name).send(),
         c.iam
             .list_role_policies()
@@ -117,7 +147,6 @@ async fn read_role(c: &Clients, name: &str) -> Result<Option<LiveRole>, AwsError
             .items()
             .send()
             .try_collect(),
-        c.iam.list_role_tags().role_name(name).send(),
     );
     let out = match out.ctx("GetRole") {
         Ok(o) => o,
@@ -127,17 +156,16 @@ async fn read_role(c: &Clients, name: &str) -> Result<Option<LiveRole>, AwsError
     let Some(role) = out.role() else {
         return Ok(None);
     };
-    let (names, attached, tags) = match (
+    let (names, attached) = match (
         names.ctx("ListRolePolicies"),
         attached.ctx("ListAttachedRolePolicies"),
-        tags.ctx("ListRoleTags"),
     ) {
-        (Ok(n), Ok(a), Ok(t)) => (n, a, t),
+        (Ok(n), Ok(a)) => (n, a),
         // Deleted between the reads (another run): as good as absent.
-        (Err(e), ..) | (_, Err(e), _) | (.., Err(e)) if e.class == Class::NotFound => {
+        (Err(e), _) | (_, Err(e)) if e.class == Class::NotFound => {
             return Ok(None);
         }
-        (n, a, t) => (n?, a?, t?),
+        (n, a) => (n?, a?),
     };
     let mut inline = BTreeMap::new();
     let docs = futures_util::future::join_all(names.iter().map(|p| {
@@ -160,7 +188,7 @@ async fn read_role(c: &Clients, name: &str) -> Result<Option<LiveRole>, AwsError
     Ok(Some(LiveRole {
         name: name.to_owned(),
         arn: role.arn().to_owned(),
-        tags: tags
+        tags: role
             .tags()
             .iter()
             .map(|t| (t.key().to_owned(), t.value().to_owned()))

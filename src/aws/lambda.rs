@@ -53,32 +53,39 @@ pub async fn read_functions(
     lab: &str,
     declared: &[String],
 ) -> Result<BTreeMap<String, LiveFunction>, AwsError> {
+    // Declared functions are read by name while the listing looks for leftovers.
+    let (listed, known) = tokio::join!(
+        c.lambda
+            .list_functions()
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect(),
+        futures_util::future::join_all(declared.iter().map(|n| read_function(c, n)))
+    );
+    let listed = super::discovery(listed.ctx("ListFunctions"), "functions")?;
     let mut out = BTreeMap::new();
-    let listed = c
-        .lambda
-        .list_functions()
-        .into_paginator()
-        .items()
-        .send()
-        .try_collect()
-        .await
-        .ctx("ListFunctions");
-    let listed = super::discovery(listed, "functions")?;
-    let names = with_candidates(
+    for (name, f) in declared.iter().zip(known) {
+        if let Some(f) = f? {
+            out.insert(name.clone(), f);
+        }
+    }
+    let others: Vec<String> = with_candidates(
         declared,
         lab,
         listed.iter().filter_map(|f| f.function_name()),
-    );
-    let reads = names.iter().map(|n| read_function(c, n));
-    for (name, f) in names
+    )
+    .split_off(declared.len());
+    let reads = others.iter().map(|n| read_function(c, n));
+    for (name, f) in others
         .iter()
         .zip(futures_util::future::join_all(reads).await)
     {
-        if let Some(f) = f? {
-            // Undeclared functions count only when tagged as this lab's.
-            if declared.contains(name) || f.owner() == Some(lab) {
-                out.insert(name.clone(), f);
-            }
+        // Undeclared functions count only when tagged as this lab's.
+        if let Some(f) = f?
+            && f.owner() == Some(lab)
+        {
+            out.insert(name.clone(), f);
         }
     }
     Ok(out)
@@ -179,23 +186,30 @@ pub async fn read_layers(
     lab: &str,
     declared: &[String],
 ) -> Result<BTreeMap<String, Vec<LiveLayerVersion>>, AwsError> {
-    let listed = c
-        .lambda
-        .list_layers()
-        .into_paginator()
-        .items()
-        .send()
-        .try_collect()
-        .await
-        .ctx("ListLayers");
-    let listed = super::discovery(listed, "layers")?;
-    let names = with_candidates(declared, lab, listed.iter().filter_map(|l| l.layer_name()));
     let marker = layer_marker(lab);
+    // Declared layers are read by name while the listing looks for leftovers.
+    let (listed, known) = tokio::join!(
+        c.lambda
+            .list_layers()
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect(),
+        futures_util::future::join_all(declared.iter().map(|n| versions(c, n, &marker)))
+    );
+    let listed = super::discovery(listed.ctx("ListLayers"), "layers")?;
+    let others = with_candidates(declared, lab, listed.iter().filter_map(|l| l.layer_name()))
+        .split_off(declared.len());
+    let found = futures_util::future::join_all(others.iter().map(|n| versions(c, n, &marker)));
     let mut out = BTreeMap::new();
-    for name in names {
-        let versions = versions(c, &name, &marker).await?;
+    for (name, versions) in declared
+        .iter()
+        .chain(&others)
+        .zip(known.into_iter().chain(found.await))
+    {
+        let versions = versions?;
         if !versions.is_empty() {
-            out.insert(name, versions);
+            out.insert(name.clone(), versions);
         }
     }
     Ok(out)
@@ -250,21 +264,13 @@ pub async fn execute_layer(
             architecture,
         } => {
             let marker = layer_marker(lab);
-            // A publish whose answer was lost still made a version: look for ours first,
-            // so a retry never publishes a duplicate.
+            // The plan's read found no version with this content; a publish whose answer
+            // is lost still makes one, so a resend looks for it first.
             let find = || async {
                 versions(c, name, &marker)
                     .await
                     .map(|v| v.into_iter().rev().find(|x| &x.description == description))
             };
-            if let Some(v) = find().await? {
-                super::note(format!(
-                    "lambda layer {name}: version {} with this content already existed",
-                    v.version
-                ));
-                record(outputs, name, v.arn);
-                return Ok(());
-            }
             let zip = crate::package::layer_zip(source, runtimes, *architecture)
                 .map_err(|e| err("build layer", format!("{e:#}")))?;
             let published = super::once(
@@ -451,7 +457,7 @@ pub async fn execute_function(
     let l = &c.lambda;
     for step in steps {
         match step {
-            FunctionStep::Create(spec) => {
+            FunctionStep::Create { spec, wait_active } => {
                 let layers = layer_arns(spec, outputs)?;
                 let created = retry_while(false, || async {
                     l.create_function()
@@ -489,7 +495,9 @@ pub async fn execute_function(
                     }
                     Err(e) => return Err(e),
                 }
-                settle(c, name, true).await?;
+                if *wait_active {
+                    settle(c, name, true).await?;
+                }
             }
             FunctionStep::UpdateCode { zip, architecture } => {
                 idle(c, name).await?;
@@ -555,7 +563,27 @@ pub async fn execute_function(
     Ok(())
 }
 
+/// Lambda accepts permission changes while a new function is Pending: they are sent
+/// while waiting for it to become Active, and the action ends when both are done.
 pub async fn execute_permissions(
+    c: &Clients,
+    function: &str,
+    steps: &[PermissionStep],
+) -> Result<(), AwsError> {
+    let adds = steps
+        .iter()
+        .any(|s| matches!(s, PermissionStep::Add { .. }));
+    let (sent, active) = tokio::join!(send_permissions(c, function, steps), async {
+        if adds {
+            settle(c, function, true).await
+        } else {
+            Ok(())
+        }
+    });
+    sent.and(active)
+}
+
+async fn send_permissions(
     c: &Clients,
     function: &str,
     steps: &[PermissionStep],

@@ -37,7 +37,7 @@ pub struct Clients {
 }
 
 /// Who we are talking to AWS as.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct Identity {
     pub account_id: String,
     pub arn: String,

@@ -212,7 +212,10 @@ pub(super) fn plan(cx: &Ctx, plan: &mut Plan) {
                     Op::Create,
                     Work::Function {
                         name: name.clone(),
-                        steps: vec![FunctionStep::Create(Box::new(spec))],
+                        steps: vec![FunctionStep::Create {
+                            spec: Box::new(spec),
+                            wait_active: f.triggers.is_empty(),
+                        }],
                     },
                 );
                 let c = |attr: &str, after: String| Change {

@@ -256,7 +256,12 @@ pub struct FunctionSpec {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum FunctionStep {
-    Create(Box<FunctionSpec>),
+    /// `wait_active: false` when the function's permissions action waits instead, so
+    /// adding them overlaps Lambda's Pending state.
+    Create {
+        spec: Box<FunctionSpec>,
+        wait_active: bool,
+    },
     UpdateCode {
         zip: Arc<Vec<u8>>,
         architecture: String,
