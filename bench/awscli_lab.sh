@@ -56,8 +56,9 @@ readback() {
     aws lambda get-policy --function-name "$LAB-$f" >/dev/null
   done
   aws lambda list-layer-versions --layer-name "$LAB-pillow" >/dev/null
-  aws events describe-rule --name "$RULE" >/dev/null
+  RULE_ARN=$(aws events describe-rule --name "$RULE" --query Arn --output text)
   aws events list-targets-by-rule --rule "$RULE" >/dev/null
+  aws events list-tags-for-resource --resource-arn "$RULE_ARN" >/dev/null
   aws ec2 describe-subnets --filters "Name=tag:labctl:lab,Values=cli-$LAB" >/dev/null
   aws ec2 describe-security-groups --filters "Name=tag:labctl:lab,Values=cli-$LAB" >/dev/null
 }

@@ -240,8 +240,10 @@ def readback():
         lam.get_function(FunctionName=f"{LAB}-{f}")
         lam.get_policy(FunctionName=f"{LAB}-{f}")
     lam.list_layer_versions(LayerName=f"{LAB}-pillow")
-    ev.describe_rule(Name=f"{LAB}-compress-0")
+    rule = ev.describe_rule(Name=f"{LAB}-compress-0")
     ev.list_targets_by_rule(Rule=f"{LAB}-compress-0")
+    # create tags the rule: a drift check reads its tags like every other resource's
+    ev.list_tags_for_resource(ResourceARN=rule["Arn"])
     tag = [{"Name": "tag:labctl:lab", "Values": [f"script-{LAB}"]}]
     ec2.describe_subnets(Filters=tag)
     ec2.describe_security_groups(Filters=tag)

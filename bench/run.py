@@ -144,19 +144,25 @@ def chain(calls):
 
 
 def graph_path(report):
-    """Longest path through the apply graph, each action at its measured duration."""
+    """Longest path through the apply graph, each action at its measured duration:
+    (seconds, the actions on it, first to last)."""
     acts = report["actions"]
     memo = {}
 
     def cp(i):
         if i not in memo:
             a = acts[i]
-            memo[i] = (a.get("end_ms", 0) - a.get("start_ms", 0)) / 1000 + max(
-                (cp(d) for d in a["depends_on"]), default=0.0
-            )
+            own = (a.get("end_ms", 0) - a.get("start_ms", 0)) / 1000
+            before = max((cp(d) for d in a["depends_on"]), default=(0.0, []))
+            memo[i] = (own + before[0], before[1] + [i])
         return memo[i]
 
-    return max((cp(i) for i in range(len(acts))), default=0.0)
+    total, path = max((cp(i) for i in range(len(acts))), default=(0.0, []))
+    steps = [
+        f"{acts[i]['kind']} {acts[i]['name']} {(acts[i].get('end_ms', 0) - acts[i].get('start_ms', 0)) / 1000:.2f} s"
+        for i in path
+    ]
+    return total, steps
 
 
 def main():
@@ -197,7 +203,7 @@ def main():
     labctl("warm", "destroy", "--auto-approve", "--empty-buckets", measure=False)
     cache = pathlib.Path.home() / ".cache/labctl/layers"
     layer_zip = max(cache.glob("*.zip"), key=lambda p: p.stat().st_mtime)
-    rss, critical, graph, reads = [], [], [], []
+    rss, critical, graph, reads, paths = [], [], [], [], []
     for r in range(ROUNDS):
         out, calls, kb = labctl("labctl cold apply", "apply", "--auto-approve", "--json")
         rss.append(kb)
@@ -205,7 +211,9 @@ def main():
         first_write = min((c["start"] for c in calls if c["write"]), default=None)
         read_phase = [c for c in calls if first_write is None or c["end"] <= first_write]
         reads.append(chain(read_phase))
-        graph.append(graph_path(report))
+        g, steps = graph_path(report)
+        graph.append(g)
+        paths.append(" → ".join(steps))
         critical.append(reads[-1] + graph[-1])
         labctl("labctl no-op plan", "plan")
         labctl("labctl no-op apply", "apply", "--auto-approve")
@@ -275,6 +283,9 @@ def main():
     )
     lines.append(
         f"| labctl no-op plan / depth of its reads ({med(reads):.2f} s) | {med(rows['labctl no-op plan']['t']) / med(reads):.2f}x |"
+    )
+    lines.append(
+        f"| labctl cold apply's longest path through its graph (median round) | {sorted(zip(graph, paths, strict=True))[len(paths) // 2][1]} |"
     )
     lines.append(f"| labctl validate, binary start included | {med(vt) * 1000:.1f} ms |")
     lines.append(f"| labctl cold apply peak memory (max RSS) | {max(rss) / 1024:.0f} MB |")
