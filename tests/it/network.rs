@@ -269,6 +269,35 @@ async fn conflicting_cidrs_are_refused_before_any_write() {
 }
 
 #[tokio::test]
+async fn an_unknown_zone_is_refused_with_the_regions_zones() {
+    let name = "t-netzone";
+    // Zones the VPC's subnets already name cost no extra call.
+    let lab = Lab::new(name, &net_lab(name, 126));
+    let proxy = Proxy::start(&[]);
+    lab.run_at(&proxy.url, &["plan"]).ok();
+    let actions: Vec<String> = proxy.calls().into_iter().map(|c| c.action).collect();
+    assert!(
+        !actions.iter().any(|a| a == "DescribeAvailabilityZones"),
+        "{actions:?}"
+    );
+    // A zone no subnet names is looked up among the region's zones, and refused.
+    lab.write(&net_lab(name, 126).replace("az: us-east-1a", "az: us-east-1z"));
+    let proxy = Proxy::start(&[]);
+    let r = lab
+        .run_at(&proxy.url, &["apply", "--auto-approve"])
+        .code_is(1);
+    let err = r.stderr();
+    assert!(
+        err.contains("availability zone `us-east-1z`")
+            && err.contains("is not an available zone of us-east-1")
+            && err.contains("us-east-1a (use1-az")
+            && err.contains("us-east-1f ("),
+        "{err}"
+    );
+    assert_eq!(proxy.writes(), Vec::<String>::new());
+}
+
+#[tokio::test]
 async fn dropping_the_network_section_removes_the_labs_network() {
     let name = "t-netgone";
     let lab = Lab::new(name, &net_lab(name, 124));
