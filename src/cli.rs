@@ -253,9 +253,22 @@ async fn make_plan(
             },
         }
     };
+    let check = |id: &aws::Identity| {
+        if id.is_learner_lab()
+            && !destroying
+            && !["us-east-1", "us-west-2"].contains(&ctx.clients.region.as_str())
+        {
+            anyhow::bail!(
+                "this is an AWS Academy Learner Lab session, which only allows us-east-1 and us-west-2, not {}\n  help: set `region: us-east-1` in lab.yaml (or pass --region)",
+                ctx.clients.region
+            );
+        }
+        Ok(())
+    };
     let want = live::Wanted {
         lab: lab.name.clone(),
         named: &named,
+        check: &check,
         role_needs_account: matches!(&lab.role, Some(Role::Managed(r)) if r.name.contains("account_id")),
         functions: lab.functions.keys().map(|f| lab.physical(f)).collect(),
         layers: lab.layers.keys().map(|l| lab.physical(l)).collect(),
@@ -290,15 +303,6 @@ async fn make_plan(
     let vars = vars_of(&identity);
     opts.learner_lab = identity.is_learner_lab();
     opts.destroying = destroying;
-    if opts.learner_lab
-        && !destroying
-        && !["us-east-1", "us-west-2"].contains(&ctx.clients.region.as_str())
-    {
-        anyhow::bail!(
-            "this is an AWS Academy Learner Lab session, which only allows us-east-1 and us-west-2, not {}\n  help: set `region: us-east-1` in lab.yaml (or pass --region)",
-            ctx.clients.region
-        );
-    }
     let target = if destroying {
         lab.emptied()
     } else {

@@ -289,6 +289,9 @@ pub struct Wanted<'a> {
     pub named: &'a (dyn Fn(&Identity) -> Named + Sync),
     /// Whether the role's name needs the account id, so its reads wait for STS.
     pub role_needs_account: bool,
+    /// Refuses a caller (a Learner Lab session in a region it may not use) as soon as
+    /// STS answers; its error comes before any read's.
+    pub check: &'a (dyn Fn(&Identity) -> Result<()> + Sync),
     pub functions: Vec<String>,
     pub layers: Vec<String>,
     pub network: NetworkRead,
@@ -317,7 +320,13 @@ pub enum NetworkRead {
 pub async fn read(c: &Clients, want: &Wanted<'_>) -> Result<(Identity, LiveState)> {
     let lab = want.lab.as_str();
     let cell = tokio::sync::OnceCell::new();
-    let identity = || cell.get_or_try_init(|| aws::identity(c));
+    let identity = || {
+        cell.get_or_try_init(|| async {
+            let id = aws::identity(c).await?;
+            (want.check)(&id)?;
+            Ok::<_, anyhow::Error>(id)
+        })
+    };
     let read = async {
         tokio::try_join!(
             async {
@@ -368,7 +377,7 @@ pub async fn read(c: &Clients, want: &Wanted<'_>) -> Result<(Identity, LiveState
     let (buckets, (roles, existing_role), functions, layers, rules, network) = match read.await {
         Ok(r) => r,
         // A read that failed before STS answered most likely failed on the credentials,
-        // which STS explains best.
+        // which STS explains best, or on a region the caller may not use.
         Err(e) => {
             identity().await?;
             return Err(e);

@@ -157,12 +157,22 @@ pub fn labctl(endpoint: &str, file: &Path, args: &[&str]) -> Run {
 
 /// labctl with other credentials (a user of an IAM-enforcing server).
 pub fn labctl_as(endpoint: &str, file: &Path, args: &[&str], key: &str, secret: &str) -> Run {
-    let out = command(endpoint, file, args)
-        .env("AWS_ACCESS_KEY_ID", key)
-        .env("AWS_SECRET_ACCESS_KEY", secret)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
+    labctl_env(
+        endpoint,
+        file,
+        args,
+        &[
+            ("AWS_ACCESS_KEY_ID", key),
+            ("AWS_SECRET_ACCESS_KEY", secret),
+        ],
+    )
+}
+
+/// labctl with more environment (a session token, another region).
+pub fn labctl_env(endpoint: &str, file: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
+    let mut c = command(endpoint, file, args);
+    c.envs(env.iter().copied());
+    let out = c.stdin(Stdio::null()).output().unwrap();
     Run { out }
 }
 
