@@ -98,7 +98,15 @@ pub struct DestroyArgs {
 }
 
 pub async fn run(cli: Cli) -> Result<ExitCode> {
-    let lab = match config::load(&cli.file) {
+    if let Some(r) = &cli.region
+        && !config::validate::REGIONS.contains(&r.as_str())
+    {
+        eprintln!(
+            "error: unknown region `{r}` given with --region\n  help: use an AWS region code such as `us-east-1` (AWS Academy allows us-east-1 and us-west-2)"
+        );
+        return Ok(ExitCode::from(1));
+    }
+    let lab = match config::load(&cli.file, cli.region.as_deref()) {
         Ok(lab) => lab,
         Err(d) => {
             eprintln!("{d}");

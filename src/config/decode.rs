@@ -981,6 +981,13 @@ fn sg_rule(node: &Node, s: &mut Sink) -> Option<SgRule> {
             );
             return None;
         }
+        // ICMP has types and codes, not ports: `port: 8` is type 8 with any code,
+        // `ports: 3-4` is type 3 code 4 (EC2's FromPort and ToPort).
+        (Some(p), None) if protocol == "icmp" => {
+            let (v, pos) = int32(p, "`port`", s)?;
+            check_icmp(v, 0, pos, s);
+            (v, -1)
+        }
         (Some(p), None) => {
             let (v, pos) = int32(p, "`port`", s)?;
             check_port(v, pos, s);
@@ -1005,14 +1012,19 @@ fn sg_rule(node: &Node, s: &mut Sink) -> Option<SgRule> {
                 );
                 return None;
             };
-            check_port(a, p.pos, s);
-            check_port(b, p.pos, s);
-            if a > b {
-                s.err(
-                    p.pos,
-                    format!("port range {a}-{b} runs backwards"),
-                    format!("write `{b}-{a}`"),
-                );
+            if protocol == "icmp" {
+                check_icmp(a, 0, p.pos, s);
+                check_icmp(b, -1, p.pos, s);
+            } else {
+                check_port(a, p.pos, s);
+                check_port(b, p.pos, s);
+                if a > b {
+                    s.err(
+                        p.pos,
+                        format!("port range {a}-{b} runs backwards"),
+                        format!("write `{b}-{a}`"),
+                    );
+                }
             }
             (a, b)
         }
@@ -1067,6 +1079,16 @@ fn sg_rule(node: &Node, s: &mut Sink) -> Option<SgRule> {
             .get("description")
             .and_then(|n| string(n, "`description`", s)),
     })
+}
+
+fn check_icmp(v: i32, min: i32, pos: Pos, s: &mut Sink) {
+    if !(min..=255).contains(&v) {
+        s.err(
+            pos,
+            format!("ICMP type or code {v} is out of range"),
+            "icmp rules take `port: TYPE` (any code) or `ports: TYPE-CODE`, each 0-255 (code -1: any); omit both for all ICMP",
+        );
+    }
 }
 
 fn check_port(v: i32, pos: Pos, s: &mut Sink) {

@@ -19,7 +19,10 @@ use crate::model::Lab;
 /// input would only cost memory.
 const MAX_LAB_FILE: u64 = 1024 * 1024;
 
-pub fn load(path: &Path) -> Result<Lab, Diagnostics> {
+/// Reads and checks a lab file. `region` (from `--region`) replaces the file's
+/// `region:` before the checks, so names that hold `${region}` are checked as they
+/// will be made.
+pub fn load(path: &Path, region: Option<&str>) -> Result<Lab, Diagnostics> {
     let file = path.display().to_string();
     let one = |message: String, help: &str| Diagnostics {
         file: file.clone(),
@@ -61,10 +64,19 @@ pub fn load(path: &Path) -> Result<Lab, Diagnostics> {
     } else {
         base
     };
-    parse_str(&file, &src, &base)
+    parse_in(&file, &src, &base, region)
 }
 
 pub fn parse_str(file: &str, src: &str, base_dir: &Path) -> Result<Lab, Diagnostics> {
+    parse_in(file, src, base_dir, None)
+}
+
+fn parse_in(
+    file: &str,
+    src: &str,
+    base_dir: &Path,
+    region: Option<&str>,
+) -> Result<Lab, Diagnostics> {
     let fail = |items: Vec<Diagnostic>| Diagnostics {
         file: file.to_owned(),
         items,
@@ -88,8 +100,11 @@ pub fn parse_str(file: &str, src: &str, base_dir: &Path) -> Result<Lab, Diagnost
         Err(items) => return Err(fail(items)),
     };
     let mut sink = diag::Sink::default();
-    let decoded = decode::lab(&root, file, base_dir, &mut sink);
-    if let Some(d) = &decoded {
+    let mut decoded = decode::lab(&root, file, base_dir, &mut sink);
+    if let Some(d) = &mut decoded {
+        if let Some(r) = region {
+            d.lab.region = r.to_owned();
+        }
         validate::check(d, &mut sink);
     }
     let mut items = sink.items;

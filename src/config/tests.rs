@@ -222,8 +222,15 @@ fn lifecycle_rules() {
     );
     rejects(
         "{ days: 90, storage_class: GLACIER_IR }",
-        "{ days: 20, storage_class: GLACIER_IR }",
+        "{ days: 30, storage_class: GLACIER_IR }",
         "not after",
+    );
+    // Taken in order of days, whatever the order written.
+    rejects_on(
+        "{ days: 90, storage_class: GLACIER_IR }",
+        "{ days: 20, storage_class: GLACIER_IR }",
+        "waterfall",
+        "days: 30, storage_class: STANDARD_IA",
     );
     rejects(
         "        expiration_days: 365",
@@ -249,6 +256,31 @@ fn lifecycle_rules() {
         "        abort_incomplete_multipart_days: 7",
         "        abort_incomplete_multipart_days: seven",
         "whole number",
+    );
+}
+
+#[test]
+fn transitions_in_any_order_and_shared_tag_keys_are_fine() {
+    accepts(
+        "          - { days: 30, storage_class: STANDARD_IA }\n          - { days: 90, storage_class: GLACIER_IR }",
+        "          - { days: 90, storage_class: GLACIER_IR }\n          - { days: 30, storage_class: STANDARD_IA }",
+    );
+    // The same 30 keys on the lab and a bucket are 30 tags, not 60.
+    let keys: Vec<String> = (0..30).map(|i| format!("k{i}: v")).collect();
+    let lab_tags = format!("tags: {{ {} }}", keys.join(", "));
+    let edited = shipped()
+        .replacen("tags: { course: cloud-101 }", &lab_tags, 1)
+        .replacen("tags: { purpose: uploads }", &lab_tags, 1);
+    if let Err(e) = parse_str("lab.yaml", &edited, root()) {
+        panic!("should be accepted:\n{e}");
+    }
+}
+
+#[test]
+fn custom_runtimes_take_any_handler() {
+    accepts(
+        "    handler: app.handler\n    runtime: python3.12",
+        "    handler: bootstrap\n    runtime: provided.al2023",
     );
 }
 
@@ -303,6 +335,43 @@ fn role_rules() {
         "role:\n  name: ${lab}-lambda",
         "role:\n  existing: LabRole\n  name: ${lab}-lambda",
         "cannot be combined",
+    );
+    rejects(
+        "  trust: [lambda.amazonaws.com]",
+        "  trust: [ec2.amazonaws.com]",
+        "does not trust Lambda",
+    );
+    rejects(
+        "resources: [\"${buckets.source.arn}\"]",
+        "resources: [\"arn:aws\"]",
+        "not an ARN",
+    );
+    let listing =
+        "{ effect: Allow, actions: [s3:ListBucket], resources: [\"${buckets.source.arn}\"] }";
+    accepts(
+        listing,
+        "{ effect: Allow, actions: [s3:ListBucket], resources: [\"${buckets.source.arn}\"], condition: { StringLikeIfExists: { \"s3:prefix\": [uploads/*] }, Bool: { \"aws:SecureTransport\": true } } }",
+    );
+    rejects(
+        listing,
+        "{ effect: Allow, actions: [s3:ListBucket], resources: [\"${buckets.source.arn}\"], condition: { StringEqualz: { \"s3:prefix\": x } } }",
+        "not an IAM condition operator",
+    );
+    rejects(
+        listing,
+        "{ effect: Allow, actions: [s3:ListBucket], resources: [\"${buckets.source.arn}\"], condition: yes }",
+        "not a map of condition operators",
+    );
+}
+
+#[test]
+fn functions_need_a_role_that_trusts_lambda() {
+    let lab = "lab: x\nregion: us-east-1\nfunctions:\n  f:\n    code: lambdas/backup\n    handler: app.handler\n    runtime: python3.12\n";
+    let errs = parse_str("lab.yaml", lab, root()).unwrap_err().items;
+    assert!(
+        errs.iter()
+            .any(|d| d.pos.line == 4 && d.message.contains("needs a role")),
+        "{errs:#?}"
     );
 }
 
@@ -439,6 +508,28 @@ fn trigger_rules() {
         ", suffix: [.jpg], via: sqs }",
         "unknown trigger route",
     );
+    let backup = "      - { bucket: source, events: [\"s3:ObjectCreated:*\"] }";
+    rejects(
+        backup,
+        "      - { bucket: source, events: [\"s3:ObjectCreated:*\"], suffix: [.jpg, jpg] }",
+        "suffixes `.jpg` and `jpg`",
+    );
+    accepts(
+        backup,
+        "      - { bucket: source, events: [\"s3:LifecycleTransition\", \"s3:ObjectRestore:Delete\"] }",
+    );
+    // A function whose destination names the trigger's bucket feeds itself...
+    rejects_on(
+        "    environment: { DEST_BUCKET: \"${buckets.backup.name}\" }",
+        "    environment: { DEST_BUCKET: \"s3://${buckets.source.name}/copies/\" }",
+        "triggers it",
+        "bucket: source, events: [\"s3:ObjectCreated:*\"] }",
+    );
+    // ...unless only removals trigger it.
+    accepts(
+        backup,
+        "      - { bucket: backup, events: [\"s3:ObjectRemoved:*\"] }",
+    );
 }
 
 #[test]
@@ -513,7 +604,90 @@ fn network_rules() {
         "needs `port`",
     );
     rejects("  vpc: default", "  vpc: vpc-123", "not supported");
-    rejects("    ssh:\n", "    sg-ssh:\n", "security group name");
+    // The name EC2 sees is `<lab>-<group>`: a lab named `sg` makes `sg-ssh`.
+    rejects_on(
+        "lab: photo-lab",
+        "lab: sg",
+        "security group name",
+        "    ssh:",
+    );
+    accepts("    ssh:\n", "    sg-ssh:\n");
+    // CIDRs exactly as EC2 writes them back, or the plan would never converge.
+    rejects(
+        "{ cidr: 172.31.96.0/24, az: us-east-1a }",
+        "{ cidr: 172.31.96.0/024, az: us-east-1a }",
+        "write `172.31.96.0/24`",
+    );
+    rejects(
+        "{ protocol: tcp, port: 22, cidr: 203.0.113.0/24 }",
+        "{ protocol: tcp, port: 22, cidr: 203.0.113.0/+24 }",
+        "write `203.0.113.0/24`",
+    );
+    rejects(
+        "{ protocol: tcp, port: 22, cidr: 203.0.113.0/24 }",
+        "{ protocol: tcp, port: 22, cidr: \"2001:DB8:0000::/32\" }",
+        "write `2001:db8::/32`",
+    );
+    // ICMP takes a type and a code, which need not ascend.
+    accepts(
+        "{ protocol: tcp, port: 22, cidr: 203.0.113.0/24 }",
+        "{ protocol: icmp, ports: 8-0, cidr: 203.0.113.0/24 }",
+    );
+    accepts(
+        "{ protocol: tcp, port: 22, cidr: 203.0.113.0/24 }",
+        "{ protocol: icmp, port: 8, cidr: 203.0.113.0/24 }",
+    );
+    rejects(
+        "{ protocol: tcp, port: 22, cidr: 203.0.113.0/24 }",
+        "{ protocol: icmp, port: 300, cidr: 203.0.113.0/24 }",
+        "ICMP type or code",
+    );
+    rejects(
+        "{ protocol: tcp, port: 22, cidr: 203.0.113.0/24 }",
+        "{ protocol: tcp, port: 22, cidr: 203.0.113.0/24, description: \"café\" }",
+        "rule description",
+    );
+    // 60 rules per group are counted apart for IPv4 and IPv6.
+    let rules = |n: usize, v6: bool| -> String {
+        (0..n)
+            .map(|i| {
+                if v6 {
+                    format!(
+                        "\n        - {{ protocol: tcp, port: {}, cidr: \"2001:db8::/32\" }}",
+                        1000 + i
+                    )
+                } else {
+                    format!(
+                        "\n        - {{ protocol: tcp, port: {}, cidr: 203.0.113.0/24 }}",
+                        1000 + i
+                    )
+                }
+            })
+            .collect()
+    };
+    let ingress = "      ingress:\n        - { protocol: tcp, port: 22, cidr: 203.0.113.0/24 }";
+    accepts(
+        ingress,
+        &format!("      ingress:{}{}", rules(40, false), rules(30, true)),
+    );
+    rejects_on(
+        ingress,
+        &format!("      ingress:{}", rules(61, false)),
+        "IPv4 ingress rules; EC2 allows 60",
+        "    ssh:",
+    );
+    // A subnet carries the lab's tags, its own, labctl's and Name: 50 at most.
+    // 48 + the lab's `course` + labctl:lab + Name = 51.
+    let many: Vec<String> = (0..48).map(|i| format!("k{i}: v")).collect();
+    rejects_on(
+        "{ cidr: 172.31.96.0/24, az: us-east-1a }",
+        &format!(
+            "{{ cidr: 172.31.96.0/24, az: us-east-1a, tags: {{ {} }} }}",
+            many.join(", ")
+        ),
+        "would carry 51 tags",
+        "lab-a:",
+    );
 }
 
 #[test]

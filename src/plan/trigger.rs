@@ -97,10 +97,12 @@ pub(super) fn plan(cx: &Ctx, plan: &mut Plan) {
                         t.suffixes.iter().map(Some).collect()
                     };
                     for (j, sfx) in suffixes.iter().enumerate() {
+                        // Function names may hold '-' but never '.': `f` trigger 1
+                        // suffix 0 and `f-1` trigger 0 must not share an Id.
                         let id = if suffixes.len() == 1 {
                             format!("{ours}{logical}-{i}")
                         } else {
-                            format!("{ours}{logical}-{i}-{j}")
+                            format!("{ours}{logical}-{i}.{j}")
                         };
                         let mut events = t.events.clone();
                         events.sort();

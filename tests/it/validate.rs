@@ -102,3 +102,30 @@ fn missing_credentials_fail_fast_with_advice() {
         "{err}"
     );
 }
+
+#[test]
+fn a_region_given_on_the_command_line_is_checked_like_the_files() {
+    // 63 characters in us-east-1 (the longest name S3 takes), 68 in ap-southeast-4.
+    let lab = Lab::new(
+        "x",
+        "lab: x\nregion: us-east-1\nbuckets:\n  a:\n    name: ${lab}-${region}-${account_id}-abcdefghijklmnopqrstuvwxyz0123456789ab\n",
+    );
+    lab.run_at(CLOSED, &["validate"]).ok();
+    let r = lab
+        .run_at(CLOSED, &["--region", "ap-southeast-4", "validate"])
+        .code_is(1);
+    assert!(
+        r.stderr().contains(":5:11: bucket name `x-ap-southeast-4-"),
+        "{}",
+        r.stderr()
+    );
+    let r = lab
+        .run_at(CLOSED, &["--region", "us-east-9", "plan"])
+        .code_is(1);
+    assert!(
+        r.stderr()
+            .contains("unknown region `us-east-9` given with --region"),
+        "{}",
+        r.stderr()
+    );
+}

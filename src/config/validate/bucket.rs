@@ -122,6 +122,9 @@ fn lifecycle(b: &Bucket, s: &mut Sink) {
             let days_key = if noncurrent { "NoncurrentDays" } else { "Days" };
             let mut prev: Option<&Transition> = None;
             let mut classes = BTreeSet::new();
+            // S3 takes transitions in any order; labctl sends them sorted by day.
+            let mut list: Vec<&Transition> = list.iter().collect();
+            list.sort_by_key(|t| t.days);
             for t in list {
                 if !STORAGE_CLASSES.contains(&t.storage_class.as_str()) {
                     let hint = match t.storage_class.as_str() {

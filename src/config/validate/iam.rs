@@ -11,6 +11,51 @@ fn iam_name_ok(n: &str, max: usize) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || "+=,.@_-".contains(c))
 }
 
+/// IAM condition operators; each may take `ForAllValues:`/`ForAnyValue:` in front and
+/// `IfExists` behind (except `Null`).
+const CONDITION_OPERATORS: &[&str] = &[
+    "StringEquals",
+    "StringNotEquals",
+    "StringEqualsIgnoreCase",
+    "StringNotEqualsIgnoreCase",
+    "StringLike",
+    "StringNotLike",
+    "NumericEquals",
+    "NumericNotEquals",
+    "NumericLessThan",
+    "NumericLessThanEquals",
+    "NumericGreaterThan",
+    "NumericGreaterThanEquals",
+    "DateEquals",
+    "DateNotEquals",
+    "DateLessThan",
+    "DateLessThanEquals",
+    "DateGreaterThan",
+    "DateGreaterThanEquals",
+    "Bool",
+    "BinaryEquals",
+    "IpAddress",
+    "NotIpAddress",
+    "ArnEquals",
+    "ArnLike",
+    "ArnNotEquals",
+    "ArnNotLike",
+    "Null",
+];
+
+fn condition_operator_ok(op: &str) -> bool {
+    let op = op
+        .strip_prefix("ForAllValues:")
+        .or_else(|| op.strip_prefix("ForAnyValue:"))
+        .unwrap_or(op);
+    let op = match op.strip_suffix("IfExists") {
+        Some("Null") => return false,
+        Some(base) => base,
+        None => op,
+    };
+    CONDITION_OPERATORS.contains(&op)
+}
+
 pub(super) fn role(role: &Role, vars: &Vars, s: &mut Sink) {
     let r = match role {
         Role::Existing { pos, name } => {
@@ -165,12 +210,66 @@ fn statement(st: &Statement, vars: &Vars, s: &mut Sink) {
     for r in &st.resources {
         match vars.expand(r, true) {
             Err(e) => s.err(st.pos, e, "fix the placeholder"),
-            Ok(x) if x != "*" && !x.starts_with("arn:") => s.err(
-                st.pos,
-                format!("resource `{x}` is not an ARN"),
-                "write an ARN (`arn:aws:...`), `${buckets.NAME.arn}` or `*`",
-            ),
+            // arn:partition:service:region:account:resource
+            Ok(x) if x != "*" && !(x.starts_with("arn:") && x.splitn(6, ':').count() == 6) => {
+                s.err(
+                    st.pos,
+                    format!("resource `{x}` is not an ARN"),
+                    "write an ARN (`arn:aws:service:region:account:resource`), `${buckets.NAME.arn}` or `*`",
+                )
+            }
             Ok(_) => {}
+        }
+    }
+    if let Some(c) = &st.condition {
+        condition(st, c, s);
+    }
+}
+
+/// `condition: { Operator: { key: value or [values] } }`, as IAM reads it.
+fn condition(st: &Statement, c: &serde_json::Value, s: &mut Sink) {
+    use serde_json::Value;
+    let Some(ops) = c.as_object().filter(|o| !o.is_empty()) else {
+        s.err(
+            st.pos,
+            "`condition` is not a map of condition operators",
+            "write e.g. `condition: { StringEquals: { \"aws:SourceAccount\": \"${account_id}\" } }`",
+        );
+        return;
+    };
+    for (op, keys) in ops {
+        if !condition_operator_ok(op) {
+            s.err(
+                st.pos,
+                format!("`{op}` is not an IAM condition operator"),
+                "use an operator such as StringEquals, StringLike, ArnLike, IpAddress, Bool or Null (optionally with IfExists or ForAnyValue:/ForAllValues:)",
+            );
+        }
+        let ok = keys.as_object().is_some_and(|k| {
+            !k.is_empty()
+                && k.iter().all(|(key, v)| {
+                    !key.is_empty()
+                        && match v {
+                            Value::String(_) | Value::Bool(_) | Value::Number(_) => true,
+                            Value::Array(a) => {
+                                !a.is_empty()
+                                    && a.iter().all(|x| {
+                                        matches!(
+                                            x,
+                                            Value::String(_) | Value::Bool(_) | Value::Number(_)
+                                        )
+                                    })
+                            }
+                            _ => false,
+                        }
+                })
+        });
+        if !ok {
+            s.err(
+                st.pos,
+                format!("condition `{op}` must map condition keys to a value or a list of values"),
+                "write e.g. `StringEquals: { \"aws:SourceAccount\": \"123456789012\" }`",
+            );
         }
     }
 }

@@ -57,9 +57,22 @@ const S3_EVENTS: &[&str] = &[
     "s3:ObjectRestore:*",
     "s3:ObjectRestore:Post",
     "s3:ObjectRestore:Completed",
+    "s3:ObjectRestore:Delete",
     "s3:ObjectTagging:*",
     "s3:ObjectTagging:Put",
     "s3:ObjectTagging:Delete",
+    "s3:ObjectAcl:Put",
+    "s3:LifecycleExpiration:*",
+    "s3:LifecycleExpiration:Delete",
+    "s3:LifecycleExpiration:DeleteMarkerCreated",
+    "s3:LifecycleTransition",
+    "s3:IntelligentTiering",
+    "s3:ReducedRedundancyLostObject",
+    "s3:Replication:*",
+    "s3:Replication:OperationFailedReplication",
+    "s3:Replication:OperationMissedThreshold",
+    "s3:Replication:OperationReplicatedAfterThreshold",
+    "s3:Replication:OperationNotTracked",
 ];
 const RESERVED_ENV: &[&str] = &[
     "AWS_REGION",
@@ -336,6 +349,20 @@ fn code(f: &Function, python: bool, s: &mut Sink) {
         );
         return;
     }
+    // Custom runtimes hand the handler to the function's own bootstrap: any name does.
+    if f.runtime.starts_with("provided") {
+        if f.handler.is_empty()
+            || f.handler.len() > 128
+            || f.handler.chars().any(char::is_whitespace)
+        {
+            s.err(
+                handler_at,
+                format!("handler `{}` is not valid", f.handler),
+                "write 1-128 characters without spaces, e.g. `bootstrap`",
+            );
+        }
+        return;
+    }
     let Some((module, func)) = f.handler.rsplit_once('.') else {
         s.err(
             handler_at,
@@ -409,11 +436,22 @@ fn write_loop(name: &str, f: &Function, t: &Trigger, vars: &Vars, s: &mut Sink) 
     let Some(bucket) = vars.buckets.get(&t.bucket) else {
         return;
     };
+    let names_bucket = |x: &str| {
+        x == bucket
+            || x.contains(&format!("s3://{bucket}"))
+            || x.contains(&format!("arn:aws:s3:::{bucket}"))
+    };
     let writes_there = f
         .environment
         .values()
-        .any(|v| vars.expand(v, true).is_ok_and(|x| &x == bucket));
-    if !writes_there {
+        .any(|v| vars.expand(v, true).is_ok_and(|x| names_bucket(&x)));
+    // Writing an object fires ObjectCreated (and tagging it ObjectTagging); a trigger
+    // on removals or restores only is not fed by the function's writes.
+    let fed = t
+        .events
+        .iter()
+        .any(|e| e.starts_with("s3:ObjectCreated") || e.starts_with("s3:ObjectTagging"));
+    if !writes_there || !fed {
         return;
     }
     let out_prefixes: Vec<String> = f
@@ -453,7 +491,8 @@ pub(super) fn triggers(lab: &Lab, vars: &Vars, s: &mut Sink) {
     let mut reported = BTreeSet::new();
     for (i, a) in direct.iter().enumerate() {
         for b in &direct[i + 1..] {
-            if a.0 != b.0 || std::ptr::eq(a.2, b.2) {
+            // Entries of one trigger are its suffixes: S3 gets one rule for each.
+            if a.0 != b.0 {
                 continue;
             }
             let events =
@@ -466,7 +505,17 @@ pub(super) fn triggers(lab: &Lab, vars: &Vars, s: &mut Sink) {
                 |x, y| x.starts_with(y),
             );
             let suffix = overlaps(a.3.unwrap_or(""), b.3.unwrap_or(""), |x, y| x.ends_with(y));
-            if events && prefix && suffix && reported.insert((b.2.pos, a.2.pos)) {
+            if events && prefix && suffix && std::ptr::eq(a.2, b.2) {
+                s.err(
+                    b.2.pos,
+                    format!(
+                        "suffixes `{}` and `{}` of this trigger overlap: S3 rejects two notifications whose suffixes can match the same key",
+                        a.3.unwrap_or(""),
+                        b.3.unwrap_or("")
+                    ),
+                    "list each suffix once, and none that ends with another (`photo.jpg` ends with both `.jpg` and `jpg`)",
+                );
+            } else if events && prefix && suffix && reported.insert((b.2.pos, a.2.pos)) {
                 s.err(
                     b.2.pos,
                     format!("this trigger overlaps the one on line {} (function `{}`) on bucket `{}`: S3 rejects two notifications with overlapping events, prefixes and suffixes", a.2.pos.line, a.1, a.0),

@@ -65,6 +65,22 @@ pub fn check(d: &Decoded, s: &mut Sink) {
     if let Some(role) = &lab.role {
         iam::role(role, &vars, s);
     }
+    if let Some((name, f)) = lab.functions.iter().next() {
+        match &lab.role {
+            None => s.err(
+                f.pos,
+                format!("function `{name}` needs a role to run as, and the lab declares none"),
+                "add `role:` (on AWS Academy: `role: { existing: LabRole }`)",
+            ),
+            Some(Role::Managed(r)) if !r.trust.iter().any(|t| t == "lambda.amazonaws.com") => s
+                .err(
+                    r.keys.at("trust", r.pos),
+                    "the lab's functions run as this role, but it does not trust Lambda",
+                    "add `lambda.amazonaws.com` to `trust`",
+                ),
+            _ => {}
+        }
+    }
     for (name, layer) in &lab.layers {
         lambda::layer(lab, name, layer, s);
     }
@@ -111,16 +127,23 @@ fn lab_name(name: &str, pos: Pos, s: &mut Sink) {
 }
 
 fn tags(d: &Decoded, s: &mut Sink) {
-    let lab_count = d
+    let lab_keys: Vec<&str> = d
         .tag_sites
         .sites
         .iter()
-        .find(|(w, _)| w == "lab")
-        .map(|(_, t)| t.len())
-        .unwrap_or(0);
+        .filter(|(w, _)| w == "lab")
+        .flat_map(|(_, t)| t.iter().map(|e| e.0.as_str()))
+        .collect();
     for (what, entries) in &d.tag_sites.sites {
-        let total = entries.len() + 1 + if what == "lab" { 0 } else { lab_count };
-        if total > 50 {
+        // A resource carries the lab's tags, its own (the same key once) and labctl's.
+        // Subnets also carry Name: counted with their other rules.
+        let keys: std::collections::BTreeSet<&str> = entries
+            .iter()
+            .map(|e| e.0.as_str())
+            .chain(lab_keys.iter().copied())
+            .collect();
+        let total = keys.len() + 1;
+        if total > 50 && !what.starts_with("subnet ") {
             let p = entries.first().map(|e| e.2).unwrap_or_default();
             s.err(p, format!("{what} would carry {total} tags (with the lab's tags and labctl's own); AWS allows 50"), "remove tags");
         }

@@ -43,7 +43,13 @@ pub(super) fn network(lab: &Lab, net: &Network, s: &mut Sink) {
                 "write e.g. `172.31.96.0/24`",
             ),
             Some(c) => {
-                if !canonical4(c.0, c.1) {
+                if format!("{}/{}", c.0, c.1) != sub.cidr {
+                    s.err(
+                        sub.cidr_pos,
+                        format!("`{}` is not written the way EC2 writes it", sub.cidr),
+                        format!("write `{}/{}`", c.0, c.1),
+                    );
+                } else if !canonical4(c.0, c.1) {
                     let base = Ipv4Addr::from(u32::from(c.0) & mask4(c.1));
                     s.err(
                         sub.cidr_pos,
@@ -69,6 +75,28 @@ pub(super) fn network(lab: &Lab, net: &Network, s: &mut Sink) {
                     seen.push((name, c));
                 }
             }
+        }
+        let phys = lab.physical(name);
+        let keys: BTreeSet<&str> = lab
+            .tags
+            .keys()
+            .chain(sub.tags.keys())
+            .map(String::as_str)
+            .chain([OWNER_TAG, "Name"])
+            .collect();
+        if keys.len() > 50 {
+            s.err(
+                sub.pos,
+                format!("subnet `{name}` would carry {} tags (the lab's, its own, labctl's and Name); EC2 allows 50", keys.len()),
+                "remove tags",
+            );
+        }
+        if phys.chars().count() > 256 {
+            s.err(
+                sub.pos,
+                format!("subnet `{name}` is tagged Name=`{phys}`, longer than the 256 characters a tag value may have"),
+                "shorten the subnet's name",
+            );
         }
         let az_ok = sub
             .az
@@ -100,7 +128,7 @@ pub(super) fn network(lab: &Lab, net: &Network, s: &mut Sink) {
             t.chars()
                 .all(|c| c.is_ascii_alphanumeric() || " ._-:/()#,@[]+=&;{}!$*".contains(c))
         };
-        if phys.len() > 255 || !charset(&phys) || name.starts_with("sg-") || name == "default" {
+        if phys.len() > 255 || !charset(&phys) || phys.to_ascii_lowercase().starts_with("sg-") {
             s.err(g.pos, format!("security group name `{phys}` is not valid"), "use up to 255 characters of a-z A-Z 0-9 and ._-:/()#,@[]+=&;{}!$*, not starting with `sg-`");
         }
         if !lower.insert(name.to_ascii_lowercase()) {
@@ -119,12 +147,23 @@ pub(super) fn network(lab: &Lab, net: &Network, s: &mut Sink) {
         }
         for (dir, rules) in [("ingress", Some(&g.ingress)), ("egress", g.egress.as_ref())] {
             let Some(rules) = rules else { continue };
-            if rules.len() > 60 {
-                s.err(
-                    g.pos,
-                    format!("{} {dir} rules; EC2 allows 60", rules.len()),
-                    "merge rules (port ranges, wider CIDRs)",
-                );
+            // Counted apart for IPv4 and IPv6; a rule naming a group counts in both.
+            let v4 = rules
+                .iter()
+                .filter(|r| !matches!(r.source, RuleSource::Cidr6(_)))
+                .count();
+            let v6 = rules
+                .iter()
+                .filter(|r| !matches!(r.source, RuleSource::Cidr(_)))
+                .count();
+            for (n, family) in [(v4, "IPv4"), (v6, "IPv6")] {
+                if n > 60 {
+                    s.err(
+                        g.pos,
+                        format!("{n} {family} {dir} rules; EC2 allows 60"),
+                        "merge rules (port ranges, wider CIDRs)",
+                    );
+                }
             }
             let mut dup = BTreeSet::new();
             for r in rules {
@@ -163,6 +202,14 @@ fn sg_rule(net: &Network, dir: &str, r: &SgRule, s: &mut Sink) {
                 );
                 false
             }
+            Some((ip, len)) if format!("{ip}/{len}") != *c => {
+                s.err(
+                    r.pos,
+                    format!("`{c}` is not written the way EC2 writes it"),
+                    format!("write `{ip}/{len}`"),
+                );
+                false
+            }
             Some((_, len)) => len == 0,
         },
         RuleSource::Cidr6(c) => {
@@ -192,6 +239,12 @@ fn sg_rule(net: &Network, dir: &str, r: &SgRule, s: &mut Sink) {
                             r.pos,
                             format!("`{c}` has host bits set"),
                             "write the network address of the block",
+                        );
+                    } else if format!("{ip}/{len}") != *c {
+                        s.err(
+                            r.pos,
+                            format!("`{c}` is not written the way EC2 writes it"),
+                            format!("write `{ip}/{len}`"),
                         );
                     }
                     len == 0
@@ -227,12 +280,15 @@ fn sg_rule(net: &Network, dir: &str, r: &SgRule, s: &mut Sink) {
         );
     }
     if let Some(d) = &r.description
-        && d.len() > 255
+        && (d.len() > 255
+            || !d
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || " ._-:/()#,@[]+=&;{}!$*".contains(c)))
     {
         s.err(
             r.pos,
-            "rule description is longer than 255 characters",
-            "shorten it",
+            "a rule description is up to 255 characters of a-z A-Z 0-9, spaces and ._-:/()#,@[]+=&;{}!$*",
+            "shorten the description or remove the other characters",
         );
     }
 }
