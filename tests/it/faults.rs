@@ -232,6 +232,68 @@ async fn transient_errors_are_retried_and_user_data_survives() {
 }
 
 #[tokio::test]
+async fn not_ready_answers_are_waited_out() {
+    // What real AWS answers while it catches up, and moto never does: S3's
+    // OperationAborted on a bucket's config writes, a role Lambda cannot assume yet, a
+    // function busy with an update, a new group EC2 does not know yet.
+    let mut kinds = std::collections::BTreeSet::new();
+    let mut refused = 0;
+    for seed in seeds() {
+        let name = format!("t-busy{seed}");
+        let yaml = shipped_lab(&name, 210 + 2 * seed as u8);
+        let lab = Lab::new(&name, &yaml);
+        // Each such call is refused once, and then at random.
+        let fault = [
+            "--not-ready-first",
+            "1",
+            "--not-ready-rate",
+            "0.2",
+            "--seed",
+            &seed.to_string(),
+        ];
+        let proxy = Proxy::start(&fault);
+        lab.run_at(&proxy.url, &["apply", "--auto-approve"]).ok();
+        lab.run(&["plan", "--detailed-exitcode"]).code_is(0);
+        assert_eq!(owned(&name).await, full(), "seed {seed}");
+        // An update that Lambda first refuses as busy.
+        lab.write(&yaml.replace("memory: 256", "memory: 320"));
+        let update = Proxy::start(&["--not-ready-first", "1"]);
+        lab.run_at(&update.url, &["apply", "--auto-approve"]).ok();
+        lab.run(&["plan", "--detailed-exitcode"]).code_is(0);
+        for p in [&proxy, &update] {
+            refused += injected(p);
+            kinds.extend(
+                p.calls()
+                    .into_iter()
+                    .filter(|c| c.injected.as_deref() == Some("not-ready"))
+                    .map(|c| c.action),
+            );
+        }
+        lab.run(&["destroy", "--auto-approve", "--empty-buckets"])
+            .ok();
+        assert_eq!(owned(&name).await, nothing(), "seed {seed}");
+    }
+    assert!(
+        [
+            "PutBucketTagging",
+            "PutBucketNotificationConfiguration",
+            "CreateFunction",
+            "AddPermission",
+            "UpdateFunctionConfiguration",
+            "AuthorizeSecurityGroupIngress",
+        ]
+        .iter()
+        .all(|k| kinds.contains(*k)),
+        "too few kinds of not-ready answers were injected: {kinds:?}"
+    );
+    eprintln!(
+        "SOAK not ready: {} seeds, {refused} not-ready answers ({}) waited out, every run converged in one run",
+        seeds().len(),
+        kinds.into_iter().collect::<Vec<_>>().join(", ")
+    );
+}
+
+#[tokio::test]
 async fn lost_answers_never_make_a_second_copy() {
     let (mut dropped, mut first, mut reruns) = (0, 0, 0);
     let mut tally = |(ok, d): (bool, usize)| {

@@ -4,7 +4,9 @@ Usage (stdlib only, any Python >= 3.11):
 
     faultproxy.py --upstream http://127.0.0.1:PORT [--listen 127.0.0.1:0]
                   [--port-file PATH] [--latency-ms 50] [--error-rate 0.1]
-                  [--drop-after-rate 0.03] [--seed 7] [--log calls.jsonl]
+                  [--drop-after-rate 0.03] [--not-ready-rate 0.2]
+                  [--not-ready-first 1] [--seed 7]
+                  [--log calls.jsonl]
                   [--parent-pid PID]
 
 Point the SDK endpoint (path-style S3) at the proxy.  Once it listens, the proxy
@@ -15,15 +17,19 @@ service/region (SigV4 credential scope) and the operation name, then:
   * sleeps --latency-ms (also before injected errors);
   * with probability --error-rate answers a transient error in the service's own
     protocol (throttling / internal error) without forwarding;
+  * with probability --not-ready-rate (and for the first --not-ready-first calls of
+    each such operation) answers a "not ready yet" error (S3
+    OperationAborted, Lambda ResourceConflict or role-not-assumable, EC2 group not
+    found) for the calls real AWS answers so, which moto never does;
   * otherwise forwards; for write calls, with probability --drop-after-rate the
     answer is thrown away and the client connection closed (the call took effect
     upstream, the client sees a connection error).
-Per request three numbers are drawn from one random.Random(--seed) (under a lock,
+Per request four numbers are drawn from one random.Random(--seed) (under a lock,
 in arrival order), so a sequential client sees a reproducible fault pattern.
 
 One JSON line per call goes to --log:
   {"seq", "start", "end", "service", "region", "action", "write", "status",
-   "injected": null|"error"|"dropped", "code": error code when status >= 400}
+   "injected": null|"error"|"not-ready"|"expired"|"dropped", "code": error code when status >= 400}
 Upstream connection failures are logged with status 599 and the client
 connection is closed.
 """
@@ -40,6 +46,7 @@ import socket
 import sys
 import threading
 import time
+import typing
 import urllib.parse
 
 HOP = {
@@ -159,6 +166,44 @@ PROTOCOL = {
     "sts": "query",
     "lambda": "restjson",
     "events": "json",
+}
+
+
+# "Not ready yet" answers AWS gives where moto never does (aws-facts S5, L9, I5, E12),
+# each for the operations it really comes from: (status, code, message).
+NOT_READY = {
+    **dict.fromkeys(
+        (
+            "PutBucketTagging",
+            "PutPublicAccessBlock",
+            "PutBucketVersioning",
+            "PutBucketEncryption",
+            "PutBucketLifecycleConfiguration",
+            "PutBucketNotificationConfiguration",
+        ),
+        (
+            409,
+            "OperationAborted",
+            "A conflicting conditional operation is currently in progress against this resource. Please try again.",
+        ),
+    ),
+    **dict.fromkeys(
+        ("UpdateFunctionConfiguration", "UpdateFunctionCode", "AddPermission"),
+        (
+            409,
+            "ResourceConflictException",
+            "The operation cannot be performed at this time. An update is in progress for resource",
+        ),
+    ),
+    "CreateFunction": (
+        400,
+        "InvalidParameterValueException",
+        "The role defined for the function cannot be assumed by Lambda.",
+    ),
+    **dict.fromkeys(
+        ("AuthorizeSecurityGroupIngress", "AuthorizeSecurityGroupEgress"),
+        (400, "InvalidGroup.NotFound", "The security group does not exist"),
+    ),
 }
 
 
@@ -328,6 +373,7 @@ class Proxy(http.server.BaseHTTPRequestHandler):
     lock = threading.Lock()
     rng = None
     seq = 0
+    refused: typing.ClassVar[dict] = {}  # action -> how many not-ready answers it got
     log = None
 
     def setup(self):
@@ -392,6 +438,7 @@ class Proxy(http.server.BaseHTTPRequestHandler):
             Proxy.seq += 1
             seq = Proxy.seq
             r_err, r_pick, r_drop = Proxy.rng.random(), Proxy.rng.random(), Proxy.rng.random()
+            r_ready = Proxy.rng.random()
         entry = {
             "seq": seq,
             "start": start,
@@ -408,8 +455,17 @@ class Proxy(http.server.BaseHTTPRequestHandler):
         if o.latency_ms:
             time.sleep(o.latency_ms / 1000)
         expired = o.expire_after is not None and seq > o.expire_after
-        if expired or r_err < o.error_rate:
-            if expired:
+        not_ready = False
+        if action in NOT_READY:
+            with Proxy.lock:
+                seen = Proxy.refused.get(action, 0)
+                not_ready = seen < o.not_ready_first or r_ready < o.not_ready_rate
+                if not_ready:
+                    Proxy.refused[action] = seen + 1
+        if expired or r_err < o.error_rate or not_ready:
+            if not_ready:
+                status, code, msg = NOT_READY[action]
+            elif expired:
                 # Credentials that ran out part-way (an AWS Academy session after ~4 h).
                 code = (
                     "ExpiredTokenException" if protocol in ("restjson", "json") else "ExpiredToken"
@@ -423,7 +479,7 @@ class Proxy(http.server.BaseHTTPRequestHandler):
             # its call in the log.
             entry.update(
                 status=status,
-                injected="expired" if expired else "error",
+                injected="not-ready" if not_ready else "expired" if expired else "error",
                 code=code,
                 end=time.time(),
             )
@@ -470,6 +526,18 @@ def main():
     p.add_argument("--latency-ms", type=float, default=0.0)
     p.add_argument("--error-rate", type=float, default=0.0)
     p.add_argument("--drop-after-rate", type=float, default=0.0)
+    p.add_argument(
+        "--not-ready-rate",
+        type=float,
+        default=0.0,
+        help="answer this share of the calls AWS may find not ready (see NOT_READY) with that error",
+    )
+    p.add_argument(
+        "--not-ready-first",
+        type=int,
+        default=0,
+        help="answer the first N calls of each such operation not ready",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--log")
     p.add_argument(
