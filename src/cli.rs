@@ -107,7 +107,15 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         return Ok(ExitCode::from(1));
     }
     let lab = match config::load(&cli.file, cli.region.as_deref()) {
-        Ok(lab) => lab,
+        Ok((lab, warnings)) => {
+            for w in &warnings.items {
+                eprintln!(
+                    "{}:{}:{}: warning: {} — {}",
+                    warnings.file, w.pos.line, w.pos.col, w.message, w.help
+                );
+            }
+            lab
+        }
         Err(d) => {
             eprintln!("{d}");
             eprintln!(

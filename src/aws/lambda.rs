@@ -426,8 +426,10 @@ where
     loop {
         match f().await {
             Err(e)
+                // "The statement id ... already exists" is a conflict too, and final.
                 if ((e.class == Class::NotReady
-                    && (busy_conflicts || e.code != "ResourceConflictException"))
+                    && (busy_conflicts || e.code != "ResourceConflictException")
+                    && !e.message.contains("already exists"))
                     || (e.code == "InvalidParameterValueException"
                         && e.message.contains("cannot be assumed")))
                     && start.elapsed() < ROLE_PROPAGATION =>

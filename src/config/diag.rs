@@ -49,15 +49,21 @@ impl fmt::Display for Diagnostics {
     }
 }
 
-/// Collects diagnostics during decoding and validation.
+/// Collects diagnostics during decoding and validation. Warnings are advice: AWS
+/// accepts what they point at.
 #[derive(Debug, Default)]
 pub struct Sink {
     pub items: Vec<Diagnostic>,
+    pub warnings: Vec<Diagnostic>,
 }
 
 impl Sink {
     pub fn err(&mut self, pos: Pos, message: impl Into<String>, help: impl Into<String>) {
         self.items.push(Diagnostic::new(pos, message, help));
+    }
+
+    pub fn warn(&mut self, pos: Pos, message: impl Into<String>, help: impl Into<String>) {
+        self.warnings.push(Diagnostic::new(pos, message, help));
     }
 }
 

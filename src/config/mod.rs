@@ -22,7 +22,8 @@ const MAX_LAB_FILE: u64 = 1024 * 1024;
 /// Reads and checks a lab file. `region` (from `--region`) replaces the file's
 /// `region:` before the checks, so names that hold `${region}` are checked as they
 /// will be made.
-pub fn load(path: &Path, region: Option<&str>) -> Result<Lab, Diagnostics> {
+/// Returns the lab with its warnings (as `Diagnostics`, for printing).
+pub fn load(path: &Path, region: Option<&str>) -> Result<(Lab, Diagnostics), Diagnostics> {
     let file = path.display().to_string();
     let one = |message: String, help: &str| Diagnostics {
         file: file.clone(),
@@ -68,7 +69,7 @@ pub fn load(path: &Path, region: Option<&str>) -> Result<Lab, Diagnostics> {
 }
 
 pub fn parse_str(file: &str, src: &str, base_dir: &Path) -> Result<Lab, Diagnostics> {
-    parse_in(file, src, base_dir, None)
+    parse_in(file, src, base_dir, None).map(|(lab, _)| lab)
 }
 
 fn parse_in(
@@ -76,7 +77,7 @@ fn parse_in(
     src: &str,
     base_dir: &Path,
     region: Option<&str>,
-) -> Result<Lab, Diagnostics> {
+) -> Result<(Lab, Diagnostics), Diagnostics> {
     let fail = |items: Vec<Diagnostic>| Diagnostics {
         file: file.to_owned(),
         items,
@@ -110,8 +111,11 @@ fn parse_in(
     let mut items = sink.items;
     items.sort_by_key(|d| d.pos);
     items.dedup();
+    let mut warnings = sink.warnings;
+    warnings.sort_by_key(|d| d.pos);
+    warnings.dedup();
     match decoded {
-        Some(d) if items.is_empty() => Ok(d.lab),
+        Some(d) if items.is_empty() => Ok((d.lab, fail(warnings))),
         _ => Err(fail(items)),
     }
 }

@@ -183,14 +183,6 @@ CASES = [
         None,
     ),
     (
-        "bucket-dot",
-        "bucket name with a dot",
-        "name: ${lab}-source-${account_id}",
-        "name: ${lab}.source",
-        "dot",
-        None,
-    ),
-    (
         "bucket-placeholder",
         "unknown placeholder",
         "name: ${lab}-source-${account_id}",

@@ -129,3 +129,18 @@ fn a_region_given_on_the_command_line_is_checked_like_the_files() {
         r.stderr()
     );
 }
+
+#[test]
+fn a_dotted_bucket_name_is_valid_with_a_warning() {
+    let lab = Lab::new(
+        "x",
+        "lab: x\nregion: us-east-1\nbuckets:\n  a:\n    name: ${lab}.data.${account_id}\n",
+    );
+    let r = lab.run_at(CLOSED, &["validate"]).ok();
+    assert!(
+        r.stderr().contains(":5:11: warning: bucket name `x.data.")
+            && r.stderr().contains("virtual-host"),
+        "{}",
+        r.stderr()
+    );
+}

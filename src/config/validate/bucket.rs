@@ -62,7 +62,7 @@ pub(super) fn buckets(lab: &Lab, vars: &Vars, s: &mut Sink) {
                 if let Some(why) = bucket_name_problem(&name) {
                     s.err(b.name_pos, format!("bucket name `{name}` {why}"), "S3 bucket names are 3-63 characters of a-z, 0-9, '.' and '-'; e.g. `${lab}-source-${account_id}`");
                 } else if name.contains('.') {
-                    s.err(
+                    s.warn(
                         b.name_pos,
                         format!("bucket name `{name}` contains a dot"),
                         "dots break HTTPS virtual-host addressing of the bucket: use '-' instead",
