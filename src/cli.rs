@@ -264,7 +264,10 @@ async fn make_plan(
                         .unwrap_or_else(|_| r.name.clone()),
                     false,
                 )),
-                Some(Role::Existing { name, .. }) => Some((name.clone(), true)),
+                Some(Role::Existing { name, .. }) => Some((
+                    vars.expand(name, false).unwrap_or_else(|_| name.clone()),
+                    true,
+                )),
                 None => None,
             },
         }
@@ -319,6 +322,7 @@ async fn make_plan(
     let vars = vars_of(&identity);
     opts.learner_lab = identity.is_learner_lab();
     opts.destroying = destroying;
+    let lab = &crate::template::expand_lab(lab, &vars).0;
     let target = if destroying {
         lab.emptied()
     } else {

@@ -78,6 +78,8 @@ pub struct SgRuleState {
     pub from_port: i32,
     pub to_port: i32,
     pub source: SgSource,
+    /// Part of the rule as compared: a new description replaces the rule.
+    pub description: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -2,6 +2,9 @@
 
 use std::collections::BTreeMap;
 
+use crate::config::diag::Pos;
+use crate::model::{Encryption, Lab, Role, Tags};
+
 /// What placeholders resolve to. Bucket names are already expanded.
 #[derive(Debug, Clone, Default)]
 pub struct Vars {
@@ -17,6 +20,10 @@ pub const STAND_IN_ACCOUNT: &str = "123456789012";
 
 impl Vars {
     fn lookup(&self, key: &str, allow_refs: bool) -> Result<String, String> {
+        // IAM policy variables (`${aws:username}`, `${s3:prefix}`) are IAM's to fill in.
+        if key.contains(':') {
+            return Ok(format!("${{{key}}}"));
+        }
         match key {
             "lab" => return Ok(self.lab.clone()),
             "account_id" => return Ok(self.account_id.clone()),
@@ -70,6 +77,77 @@ impl Vars {
         out.push_str(rest);
         Ok(out)
     }
+}
+
+/// The lab with placeholders filled in wherever a string reaches AWS as written: tag
+/// values, lifecycle rule ids and prefixes, trigger prefixes and suffixes, descriptions,
+/// managed policy ARNs, a KMS key and an existing role's name. (Bucket and role names,
+/// policy resources and environment values are expanded where they are used.) Each
+/// placeholder that cannot be filled is returned with its position.
+pub fn expand_lab(lab: &Lab, vars: &Vars) -> (Lab, Vec<(Pos, String)>) {
+    let mut errs = Vec::new();
+    let mut lab = lab.clone();
+    let mut x = |text: &mut String, pos: Pos| match vars.expand(text, true) {
+        Ok(v) => *text = v,
+        Err(e) => errs.push((pos, e)),
+    };
+    // Tags are checked, with their own positions, by validation.
+    let tags = |t: &mut Tags| {
+        for v in t.values_mut() {
+            if let Ok(e) = vars.expand(v, true) {
+                *v = e;
+            }
+        }
+    };
+    tags(&mut lab.tags);
+    for b in lab.buckets.values_mut() {
+        tags(&mut b.tags);
+        if let Encryption::Kms { key: Some(k) } = &mut b.encryption {
+            x(k, b.pos);
+        }
+        for r in &mut b.lifecycle {
+            x(&mut r.id, r.pos);
+            if let Some(p) = &mut r.prefix {
+                x(p, r.pos);
+            }
+        }
+    }
+    match &mut lab.role {
+        Some(Role::Managed(r)) => {
+            for a in &mut r.managed_policies {
+                x(a, r.pos);
+            }
+            tags(&mut r.tags);
+        }
+        Some(Role::Existing { pos, name }) => x(name, *pos),
+        None => {}
+    }
+    for f in lab.functions.values_mut() {
+        tags(&mut f.tags);
+        for t in &mut f.triggers {
+            if let Some(p) = &mut t.prefix {
+                x(p, t.pos);
+            }
+            for s in &mut t.suffixes {
+                x(s, t.pos);
+            }
+        }
+    }
+    if let Some(n) = &mut lab.network {
+        for s in n.subnets.values_mut() {
+            tags(&mut s.tags);
+        }
+        for g in n.security_groups.values_mut() {
+            x(&mut g.description, g.pos);
+            tags(&mut g.tags);
+            for r in g.ingress.iter_mut().chain(g.egress.iter_mut().flatten()) {
+                if let Some(d) = &mut r.description {
+                    x(d, r.pos);
+                }
+            }
+        }
+    }
+    (lab, errs)
 }
 
 #[cfg(test)]

@@ -155,26 +155,30 @@ fn rules_of(perms: &[IpPermission]) -> Vec<SgRuleState> {
         } else {
             (p.from_port().unwrap_or(-1), p.to_port().unwrap_or(-1))
         };
-        let mut push = |source| {
+        let mut push = |source, description: Option<&str>| {
             out.push(SgRuleState {
                 protocol: protocol.clone(),
                 from_port,
                 to_port,
                 source,
+                description: description.unwrap_or_default().to_owned(),
             })
         };
-        p.ip_ranges()
-            .iter()
-            .filter_map(|r| r.cidr_ip())
-            .for_each(|c| push(SgSource::Cidr(c.to_owned())));
-        p.ipv6_ranges()
-            .iter()
-            .filter_map(|r| r.cidr_ipv6())
-            .for_each(|c| push(SgSource::Cidr6(c.to_owned())));
-        p.user_id_group_pairs()
-            .iter()
-            .filter_map(|g| g.group_id())
-            .for_each(|g| push(SgSource::Group(g.to_owned())));
+        for r in p.ip_ranges() {
+            if let Some(c) = r.cidr_ip() {
+                push(SgSource::Cidr(c.to_owned()), r.description());
+            }
+        }
+        for r in p.ipv6_ranges() {
+            if let Some(c) = r.cidr_ipv6() {
+                push(SgSource::Cidr6(c.to_owned()), r.description());
+            }
+        }
+        for g in p.user_id_group_pairs() {
+            if let Some(id) = g.group_id() {
+                push(SgSource::Group(id.to_owned()), g.description());
+            }
+        }
     }
     out.sort();
     out
@@ -483,12 +487,16 @@ fn permission(rule: &SgRuleState, outputs: &Outputs) -> Result<IpPermission, Aws
     if rule.protocol != "-1" {
         p = p.from_port(rule.from_port).to_port(rule.to_port);
     }
+    let d = Some(rule.description.clone()).filter(|d| !d.is_empty());
     Ok(match &rule.source {
-        SgSource::Cidr(c) => p.ip_ranges(IpRange::builder().cidr_ip(c).build()),
-        SgSource::Cidr6(c) => p.ipv6_ranges(Ipv6Range::builder().cidr_ipv6(c).build()),
+        SgSource::Cidr(c) => p.ip_ranges(IpRange::builder().cidr_ip(c).set_description(d).build()),
+        SgSource::Cidr6(c) => {
+            p.ipv6_ranges(Ipv6Range::builder().cidr_ipv6(c).set_description(d).build())
+        }
         SgSource::Group(g) => p.user_id_group_pairs(
             UserIdGroupPair::builder()
                 .group_id(resolve(&GroupRef::parse(g), outputs)?)
+                .set_description(d)
                 .build(),
         ),
     }

@@ -111,8 +111,17 @@ fn string(node: &Node, what: &str, s: &mut Sink) -> Option<String> {
 
 fn boolean(node: &Node, what: &str, s: &mut Sink) -> Option<bool> {
     match &node.value {
-        Value::Scalar { text, plain: true } if text == "true" => Some(true),
-        Value::Scalar { text, plain: true } if text == "false" => Some(false),
+        // YAML 1.2's core schema: true, True, TRUE (and the same for false).
+        Value::Scalar { text, plain: true }
+            if matches!(text.as_str(), "true" | "True" | "TRUE") =>
+        {
+            Some(true)
+        }
+        Value::Scalar { text, plain: true }
+            if matches!(text.as_str(), "false" | "False" | "FALSE") =>
+        {
+            Some(false)
+        }
         _ => {
             s.err(
                 node.pos,
@@ -125,8 +134,14 @@ fn boolean(node: &Node, what: &str, s: &mut Sink) -> Option<bool> {
 }
 
 fn integer(node: &Node, what: &str, s: &mut Sink) -> Option<i64> {
+    // YAML 1.2's core schema: decimal, 0o octal, 0x hexadecimal.
     if let Value::Scalar { text, plain: true } = &node.value
-        && let Ok(n) = text.parse::<i64>()
+        && let Some(n) = text
+            .strip_prefix("0x")
+            .map(|h| i64::from_str_radix(h, 16))
+            .or_else(|| text.strip_prefix("0o").map(|o| i64::from_str_radix(o, 8)))
+            .unwrap_or_else(|| text.parse::<i64>())
+            .ok()
     {
         return Some(n);
     }

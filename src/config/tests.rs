@@ -274,6 +274,49 @@ fn transitions_in_any_order_and_shared_tag_keys_are_fine() {
 }
 
 #[test]
+fn yaml_core_schema_booleans_and_integers() {
+    accepts(
+        "    versioning: true\n    lifecycle:\n      - id: tiering",
+        "    versioning: True\n    lifecycle:\n      - id: tiering",
+    );
+    accepts(
+        "    timeout: 60\n    memory: 256",
+        "    timeout: 0x3C\n    memory: 0o400",
+    );
+}
+
+#[test]
+fn placeholders_fill_every_string_and_leave_iam_variables_to_iam() {
+    accepts(
+        "tags: { course: cloud-101 }",
+        "tags: { course: cloud-101, where: \"${region}\", lab: \"${lab}\" }",
+    );
+    accepts(
+        "resources: [\"${buckets.source.arn}\"]",
+        "resources: [\"${buckets.source.arn}\", \"${buckets.source.arn}/home/${aws:username}/*\"]",
+    );
+    rejects(
+        "      - id: tiering",
+        "      - id: \"${nope}-tiering\"",
+        "unknown placeholder",
+    );
+    let lab = shipped().replacen(
+        "      - id: tiering\n        prefix: uploads/",
+        "      - id: \"${lab}-tiering\"\n        prefix: \"${lab}/\"",
+        1,
+    );
+    let lab = parse_str("lab.yaml", &lab, root()).unwrap();
+    let vars = crate::config::validate::stand_in_vars(&lab);
+    let (x, errs) = crate::template::expand_lab(&lab, &vars);
+    assert!(errs.is_empty(), "{errs:?}");
+    let rule = &x.buckets["source"].lifecycle[0];
+    assert_eq!(
+        (rule.id.as_str(), rule.prefix.as_deref()),
+        ("photo-lab-tiering", Some("photo-lab/"))
+    );
+}
+
+#[test]
 fn custom_runtimes_take_any_handler() {
     accepts(
         "    handler: app.handler\n    runtime: python3.12",
@@ -521,6 +564,11 @@ fn trigger_rules() {
         "    environment: { DEST_BUCKET: \"s3://${buckets.source.name}/copies/\" }",
         "triggers it",
         "bucket: source, events: [\"s3:ObjectCreated:*\"] }",
+    );
+    // A variable that names where the function reads is no write.
+    accepts(
+        "    environment: { DEST_BUCKET: \"${buckets.backup.name}\" }",
+        "    environment: { DEST_BUCKET: \"${buckets.backup.name}\", SOURCE_BUCKET: \"${buckets.source.name}\" }",
     );
     // ...unless only removals trigger it.
     accepts(

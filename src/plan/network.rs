@@ -25,6 +25,7 @@ fn allow_all_egress() -> SgRuleState {
         from_port: -1,
         to_port: -1,
         source: SgSource::Cidr("0.0.0.0/0".into()),
+        description: String::new(),
     }
 }
 
@@ -402,6 +403,7 @@ fn groups(
                             SgSource::Group(refs.get(other).cloned().unwrap_or_default())
                         }
                     },
+                    description: r.description.clone().unwrap_or_default(),
                 })
                 .collect();
             v.sort();
@@ -490,7 +492,7 @@ fn groups(
                 });
                 shown.push(Change {
                     attr: dir.into(),
-                    before: show_rule(r, net),
+                    before: show_rule(r, net, ingress_dir),
                     after: "(none)".into(),
                     note: None,
                 });
@@ -503,7 +505,7 @@ fn groups(
                 shown.push(Change {
                     attr: dir.into(),
                     before: "(none)".into(),
-                    after: show_rule(r, net),
+                    after: show_rule(r, net, ingress_dir),
                     note: None,
                 });
             }
@@ -581,7 +583,7 @@ fn groups(
     }
 }
 
-fn show_rule(r: &SgRuleState, net: &LiveNetwork) -> String {
+fn show_rule(r: &SgRuleState, net: &LiveNetwork, ingress: bool) -> String {
     let proto = if r.protocol == "-1" {
         "all".to_owned()
     } else {
@@ -589,6 +591,9 @@ fn show_rule(r: &SgRuleState, net: &LiveNetwork) -> String {
     };
     let ports = match (r.protocol.as_str(), r.from_port, r.to_port) {
         ("-1", ..) => String::new(),
+        ("icmp", -1, _) => String::new(),
+        ("icmp", t, -1) => format!(" type {t}"),
+        ("icmp", t, c) => format!(" type {t} code {c}"),
         (_, a, b) if a == b => format!(" {a}"),
         (_, a, b) => format!(" {a}-{b}"),
     };
@@ -604,5 +609,11 @@ fn show_rule(r: &SgRuleState, net: &LiveNetwork) -> String {
                 .unwrap_or_else(|| g.clone()),
         },
     };
-    format!("{proto}{ports} from {src}")
+    let dir = if ingress { "from" } else { "to" };
+    let desc = if r.description.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", r.description)
+    };
+    format!("{proto}{ports} {dir} {src}{desc}")
 }

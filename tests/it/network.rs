@@ -298,6 +298,40 @@ async fn an_unknown_zone_is_refused_with_the_regions_zones() {
 }
 
 #[tokio::test]
+async fn rule_descriptions_reach_ec2_and_a_new_one_is_applied() {
+    let name = "t-netdesc";
+    let yaml = net_lab(name, 128).replace(
+        "{ protocol: tcp, port: 22, cidr: 203.0.113.0/24 }",
+        "{ protocol: tcp, port: 22, cidr: 203.0.113.0/24, description: campus ssh }",
+    );
+    let lab = Lab::new(name, &yaml);
+    lab.run(&["apply", "--auto-approve"]).ok();
+    let ssh_desc = || async {
+        group(&format!("{name}-ssh"))
+            .await
+            .ip_permissions()
+            .iter()
+            .filter(|p| p.from_port() == Some(22))
+            .flat_map(|p| p.ip_ranges())
+            .map(|r| r.description().unwrap_or_default().to_owned())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(ssh_desc().await, ["campus ssh"]);
+    lab.run(&["plan", "--detailed-exitcode"]).code_is(0);
+    lab.write(&yaml.replace("campus ssh", "lab ssh"));
+    let r = lab.run(&["plan", "--detailed-exitcode"]).code_is(2);
+    assert!(
+        r.stdout().contains("tcp 22 from 203.0.113.0/24 (lab ssh)"),
+        "{}",
+        r.stdout()
+    );
+    lab.run(&["apply", "--auto-approve"]).ok();
+    assert_eq!(ssh_desc().await, ["lab ssh"]);
+    lab.run(&["plan", "--detailed-exitcode"]).code_is(0);
+    lab.run(&["destroy", "--auto-approve"]).ok();
+}
+
+#[tokio::test]
 async fn dropping_the_network_section_removes_the_labs_network() {
     let name = "t-netgone";
     let lab = Lab::new(name, &net_lab(name, 124));

@@ -441,10 +441,19 @@ fn write_loop(name: &str, f: &Function, t: &Trigger, vars: &Vars, s: &mut Sink) 
             || x.contains(&format!("s3://{bucket}"))
             || x.contains(&format!("arn:aws:s3:::{bucket}"))
     };
+    // A variable named for where the function reads (SOURCE_BUCKET, INPUT_BUCKET...)
+    // is not where it writes.
+    let read_side = |k: &str| {
+        let k = k.to_ascii_uppercase();
+        ["SOURCE", "SRC", "INPUT", "READ", "FROM"]
+            .iter()
+            .any(|w| k.contains(w))
+    };
     let writes_there = f
         .environment
-        .values()
-        .any(|v| vars.expand(v, true).is_ok_and(|x| names_bucket(&x)));
+        .iter()
+        .filter(|(k, _)| !read_side(k))
+        .any(|(_, v)| vars.expand(v, true).is_ok_and(|x| names_bucket(&x)));
     // Writing an object fires ObjectCreated (and tagging it ObjectTagging); a trigger
     // on removals or restores only is not fed by the function's writes.
     let fed = t

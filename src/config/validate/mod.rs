@@ -54,13 +54,22 @@ pub const REGIONS: &[&str] = &[
 ];
 
 pub fn check(d: &Decoded, s: &mut Sink) {
-    let lab = &d.lab;
-    lab_name(&lab.name, d.lab_pos, s);
+    lab_name(&d.lab.name, d.lab_pos, s);
+    let vars = stand_in_vars(&d.lab);
+    // Checked as AWS will see them: with placeholders filled in.
+    let (expanded, errs) = crate::template::expand_lab(&d.lab, &vars);
+    for (pos, e) in errs {
+        s.err(
+            pos,
+            e,
+            "placeholders are ${lab}, ${account_id}, ${region}, ${buckets.NAME.name|arn}",
+        );
+    }
+    let lab = &expanded;
     if !lab.region.is_empty() && !REGIONS.contains(&lab.region.as_str()) {
         s.err(d.region_pos, format!("unknown region `{}`", lab.region), "use an AWS region code such as `us-east-1` (AWS Academy allows us-east-1 and us-west-2)");
     }
-    tags(d, s);
-    let vars = stand_in_vars(lab);
+    tags(d, &vars, s);
     bucket::buckets(lab, &vars, s);
     if let Some(role) = &lab.role {
         iam::role(role, &vars, s);
@@ -126,7 +135,7 @@ fn lab_name(name: &str, pos: Pos, s: &mut Sink) {
     }
 }
 
-fn tags(d: &Decoded, s: &mut Sink) {
+fn tags(d: &Decoded, vars: &Vars, s: &mut Sink) {
     let lab_keys: Vec<&str> = d
         .tag_sites
         .sites
@@ -149,6 +158,13 @@ fn tags(d: &Decoded, s: &mut Sink) {
         }
         for (k, v, p) in entries {
             let p = *p;
+            let v = &match vars.expand(v, true) {
+                Ok(v) => v,
+                Err(e) => {
+                    s.err(p, format!("tag `{k}`: {e}"), "fix the placeholder");
+                    continue;
+                }
+            };
             if k.is_empty() || k.chars().count() > 128 {
                 s.err(
                     p,
