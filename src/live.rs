@@ -184,6 +184,8 @@ pub struct LiveRule {
     pub name: String,
     pub arn: String,
     pub pattern: String,
+    /// Someone may disable a rule by hand: the lab's rules are enabled.
+    pub enabled: bool,
     /// (target id, target ARN).
     pub targets: Vec<(String, String)>,
     pub tags: Tags,

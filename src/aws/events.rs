@@ -76,6 +76,7 @@ pub async fn read(c: &Clients, lab: &str) -> Result<BTreeMap<String, LiveRule>, 
                 name: name.to_owned(),
                 arn: arn.to_owned(),
                 pattern: r.event_pattern().unwrap_or_default().to_owned(),
+                enabled: r.state() != Some(&aws_sdk_eventbridge::types::RuleState::Disabled),
                 targets,
                 tags,
             }))

@@ -212,3 +212,47 @@ fn undeclared_buckets_holding_data_go_with_empty_buckets() {
         (super::Op::Delete, "demo-old-111122223333")
     );
 }
+
+fn trigger(events: &[&str], prefix: Option<&str>, suffixes: &[&str]) -> crate::model::Trigger {
+    crate::model::Trigger {
+        pos: Default::default(),
+        bucket: "source".into(),
+        events: events.iter().map(|e| e.to_string()).collect(),
+        prefix: prefix.map(str::to_owned),
+        suffixes: suffixes.iter().map(|s| s.to_string()).collect(),
+        via: crate::model::Via::EventBridge,
+    }
+}
+
+#[test]
+fn eventbridge_patterns_keep_event_types_and_suffixes_as_written() {
+    let p =
+        |t| serde_json::from_str::<serde_json::Value>(&super::trigger::pattern("b", &t)).unwrap();
+    // A named event type narrows the rule to it, as S3's own filter would.
+    let put = p(trigger(&["s3:ObjectCreated:Put"], None, &[]));
+    assert_eq!(put["detail"]["reason"], serde_json::json!(["PutObject"]));
+    let marker = p(trigger(
+        &["s3:ObjectRemoved:DeleteMarkerCreated"],
+        None,
+        &[],
+    ));
+    assert_eq!(
+        marker["detail"]["deletion-type"],
+        serde_json::json!(["Delete Marker Created"])
+    );
+    assert!(p(trigger(&["s3:ObjectCreated:*"], None, &[]))["detail"]["reason"].is_null());
+    // Prefix and suffixes: each suffix as written, in lower and in upper case, once.
+    let w = p(trigger(
+        &["s3:ObjectCreated:*"],
+        Some("raw/"),
+        &[".Jpg", ".jpg", ".JPG"],
+    ));
+    assert_eq!(
+        w["detail"]["object"]["key"],
+        serde_json::json!([
+            { "wildcard": "raw/*.JPG" },
+            { "wildcard": "raw/*.Jpg" },
+            { "wildcard": "raw/*.jpg" }
+        ])
+    );
+}

@@ -29,6 +29,33 @@ pub fn pattern(bucket: &str, t: &Trigger) -> String {
         detail_types.push("Object Deleted");
     }
     let mut detail = json!({ "bucket": { "name": [bucket] } });
+    // The event types within a family, as S3 names them in `detail`; only when every
+    // event is of one family and names a type (one filter field serves both families).
+    let created: Vec<&str> = t
+        .events
+        .iter()
+        .filter_map(|e| match e.as_str() {
+            "s3:ObjectCreated:Put" => Some("PutObject"),
+            "s3:ObjectCreated:Post" => Some("POST Object"),
+            "s3:ObjectCreated:Copy" => Some("CopyObject"),
+            "s3:ObjectCreated:CompleteMultipartUpload" => Some("CompleteMultipartUpload"),
+            _ => None,
+        })
+        .collect();
+    let removed: Vec<&str> = t
+        .events
+        .iter()
+        .filter_map(|e| match e.as_str() {
+            "s3:ObjectRemoved:Delete" => Some("Permanently Deleted"),
+            "s3:ObjectRemoved:DeleteMarkerCreated" => Some("Delete Marker Created"),
+            _ => None,
+        })
+        .collect();
+    if created.len() == t.events.len() {
+        detail["reason"] = json!(created);
+    } else if removed.len() == t.events.len() {
+        detail["deletion-type"] = json!(removed);
+    }
     let key: Vec<serde_json::Value> = match (&t.prefix, t.suffixes.is_empty()) {
         (None, true) => vec![],
         (Some(p), true) => vec![json!({ "prefix": p })],
@@ -38,18 +65,20 @@ pub fn pattern(bucket: &str, t: &Trigger) -> String {
             .map(|s| json!({ "suffix": { "equals-ignore-case": s } }))
             .collect(),
         // Prefix and suffix on one field: only a wildcard expresses both (case-sensitive,
-        // so the common spellings are listed).
+        // so the suffix as written and in lower and upper case are listed).
         (Some(p), false) => {
             let mut v: Vec<String> = t
                 .suffixes
                 .iter()
                 .flat_map(|s| {
                     [
+                        format!("{p}*{s}"),
                         format!("{p}*{}", s.to_lowercase()),
                         format!("{p}*{}", s.to_uppercase()),
                     ]
                 })
                 .collect();
+            v.sort();
             v.dedup();
             v.into_iter().map(|w| json!({ "wildcard": w })).collect()
         }
@@ -266,7 +295,8 @@ pub(super) fn plan(cx: &Ctx, plan: &mut Plan) {
         let same_targets =
             live.is_some_and(|l| l.targets == vec![("lambda".to_owned(), target.clone())]);
         let same_tags = live.is_some_and(|l| l.tags == tags);
-        if same_pattern && same_targets && same_tags {
+        let enabled = live.is_some_and(|l| l.enabled);
+        if same_pattern && same_targets && same_tags && enabled {
             continue;
         }
         let stale = live
@@ -310,6 +340,14 @@ pub(super) fn plan(cx: &Ctx, plan: &mut Plan) {
             after: target.clone(),
             note: None,
         });
+        if live.is_some_and(|l| !l.enabled) {
+            a.changes.push(Change {
+                attr: "state".into(),
+                before: "DISABLED".into(),
+                after: "ENABLED".into(),
+                note: None,
+            });
+        }
         a.after = after.clone();
         plan.actions.push(a);
     }

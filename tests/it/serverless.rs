@@ -153,6 +153,31 @@ async fn shipped_lab_applies_converges_and_destroys() {
             .ends_with(&format!(":function:{name}-compress"))
     );
 
+    // A rule disabled by hand is drift, and apply enables it again.
+    events()
+        .disable_rule()
+        .name(format!("{name}-compress-0"))
+        .send()
+        .await
+        .unwrap();
+    let r = lab.run(&["plan", "--detailed-exitcode"]).code_is(2);
+    assert!(
+        r.stdout().contains("DISABLED") && r.stdout().contains("ENABLED"),
+        "{}",
+        r.stdout()
+    );
+    lab.run(&["apply", "--auto-approve"]).ok();
+    let state = events()
+        .describe_rule()
+        .name(format!("{name}-compress-0"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        state.state(),
+        Some(&aws_sdk_eventbridge::types::RuleState::Enabled)
+    );
+
     // A second run makes no write call.
     let proxy = Proxy::start(&[]);
     lab.run_at(&proxy.url, &["apply", "--auto-approve"]).ok();
@@ -284,6 +309,29 @@ async fn each_edit_updates_only_what_changed() {
     let proxy = Proxy::start(&[]);
     lab.run_at(&proxy.url, &["apply", "--auto-approve"]).ok();
     assert_eq!(proxy.writes(), vec!["lambda UpdateFunctionCode".to_owned()]);
+
+    // Another architecture: the code goes up again, built for it.
+    let arm = yaml.replacen(
+        "architecture: x86_64\n    timeout: 60\n    memory: 256",
+        "architecture: arm64\n    timeout: 60\n    memory: 256",
+        1,
+    );
+    assert_ne!(arm, yaml, "the fixture names backup's architecture");
+    lab.write(&arm);
+    lab.run(&["apply", "--auto-approve"]).ok();
+    let cfg = lambda()
+        .get_function_configuration()
+        .function_name(format!("{name}-backup"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        cfg.architectures(),
+        [aws_sdk_lambda::types::Architecture::Arm64]
+    );
+    lab.run(&["plan", "--detailed-exitcode"]).code_is(0);
+    lab.write(&yaml);
+    lab.run(&["apply", "--auto-approve"]).ok();
 
     // Only an environment variable: only the configuration.
     lab.write(&yaml.replace("DEST_PREFIX: compressed/", "DEST_PREFIX: small/"));

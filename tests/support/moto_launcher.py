@@ -17,6 +17,8 @@ What it adds on top of plain ``moto_server`` (moto 5.2.5):
   Rust SDK checks (moto answers an unconfigured bucket with another root), and
   an ``EventBridgeConfiguration`` that was put is returned again (moto stores it
   but leaves it out of the answer).
+* Lambda UpdateFunctionCode takes ``Architectures`` as AWS does (moto ignores it,
+  so an architecture change would never converge).
 * ``--parent-pid PID``: a daemon thread polls every 0.5 s and exits the server
   (``os._exit(0)``) once that process is gone, so a test binary that spawns moto
   never leaks it.
@@ -126,6 +128,20 @@ def get_bucket_notification(self):
 
 s3r.S3Response.get_bucket_versioning = get_bucket_versioning
 s3r.S3Response.get_bucket_notification = get_bucket_notification
+
+# ---- Lambda: UpdateFunctionCode changes the architecture on AWS; moto drops it -------
+import moto.awslambda.models as lm
+
+_orig_update_code = lm.LambdaFunction.update_function_code
+
+
+def update_function_code(self, updated_spec):
+    if updated_spec.get("Architectures"):
+        self.architectures = updated_spec["Architectures"]
+    return _orig_update_code(self, updated_spec)
+
+
+lm.LambdaFunction.update_function_code = update_function_code
 from moto.server import main
 
 sys.exit(main())
