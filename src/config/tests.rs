@@ -721,6 +721,12 @@ fn network_rules() {
         "IPv4 ingress rules; EC2 allows 60",
         "    ssh:",
     );
+    rejects_on(
+        "{ cidr: 172.31.96.0/24, az: us-east-1a }",
+        "{ cidr: 172.31.96.0/24, az: us-east-1a, tags: { Name: mine } }",
+        "sets the tag Name",
+        "lab-a:",
+    );
     // A subnet carries the lab's tags, its own, labctl's and Name: 50 at most.
     // 48 + the lab's `course` + labctl:lab + Name = 51.
     let many: Vec<String> = (0..48).map(|i| format!("k{i}: v")).collect();

@@ -91,6 +91,13 @@ pub(super) fn network(lab: &Lab, net: &Network, s: &mut Sink) {
                 "remove tags",
             );
         }
+        if sub.tags.contains_key("Name") {
+            s.err(
+                sub.pos,
+                format!("subnet `{name}` sets the tag Name, which labctl sets to `{phys}` and finds the subnet by"),
+                "remove the Name tag; rename the subnet's key to change its Name",
+            );
+        }
         if phys.chars().count() > 256 {
             s.err(
                 sub.pos,
