@@ -147,6 +147,7 @@ fn rules_of(perms: &[IpPermission]) -> Vec<SgRuleState> {
             "6" => "tcp",
             "17" => "udp",
             "1" => "icmp",
+            "58" => "icmpv6",
             other => other,
         }
         .to_owned();

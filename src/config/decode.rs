@@ -977,12 +977,13 @@ fn sg_rule(node: &Node, s: &mut Sink) -> Option<SgRule> {
         "tcp" | "6" => "tcp".to_owned(),
         "udp" | "17" => "udp".to_owned(),
         "icmp" | "1" => "icmp".to_owned(),
+        "icmpv6" | "58" => "icmpv6".to_owned(),
         "all" | "-1" => "-1".to_owned(),
         other => {
             s.err(
                 protocol.1,
                 format!("unknown protocol `{other}`"),
-                "use `tcp`, `udp`, `icmp` or `all`",
+                "use `tcp`, `udp`, `icmp`, `icmpv6` or `all`",
             );
             return None;
         }
@@ -998,7 +999,7 @@ fn sg_rule(node: &Node, s: &mut Sink) -> Option<SgRule> {
         }
         // ICMP has types and codes, not ports: `port: 8` is type 8 with any code,
         // `ports: 3-4` is type 3 code 4 (EC2's FromPort and ToPort).
-        (Some(p), None) if protocol == "icmp" => {
+        (Some(p), None) if protocol.starts_with("icmp") => {
             let (v, pos) = int32(p, "`port`", s)?;
             check_icmp(v, 0, pos, s);
             (v, -1)
@@ -1027,7 +1028,7 @@ fn sg_rule(node: &Node, s: &mut Sink) -> Option<SgRule> {
                 );
                 return None;
             };
-            if protocol == "icmp" {
+            if protocol.starts_with("icmp") {
                 check_icmp(a, 0, p.pos, s);
                 check_icmp(b, -1, p.pos, s);
             } else {

@@ -687,6 +687,15 @@ fn network_rules() {
         "{ protocol: icmp, port: 300, cidr: 203.0.113.0/24 }",
         "ICMP type or code",
     );
+    accepts(
+        "{ protocol: tcp, port: 22, cidr: 203.0.113.0/24 }",
+        "{ protocol: icmpv6, port: 128, cidr: \"2001:db8::/32\" }",
+    );
+    rejects(
+        "{ protocol: tcp, port: 22, cidr: 203.0.113.0/24 }",
+        "{ protocol: icmp, port: 8, cidr: \"2001:db8::/32\" }",
+        "use `protocol: icmpv6`",
+    );
     rejects(
         "{ protocol: tcp, port: 22, cidr: 203.0.113.0/24 }",
         "{ protocol: tcp, port: 22, cidr: 203.0.113.0/24, description: \"café\" }",

@@ -591,9 +591,9 @@ fn show_rule(r: &SgRuleState, net: &LiveNetwork, ingress: bool) -> String {
     };
     let ports = match (r.protocol.as_str(), r.from_port, r.to_port) {
         ("-1", ..) => String::new(),
-        ("icmp", -1, _) => String::new(),
-        ("icmp", t, -1) => format!(" type {t}"),
-        ("icmp", t, c) => format!(" type {t} code {c}"),
+        ("icmp" | "icmpv6", -1, _) => String::new(),
+        ("icmp" | "icmpv6", t, -1) => format!(" type {t}"),
+        ("icmp" | "icmpv6", t, c) => format!(" type {t} code {c}"),
         (_, a, b) if a == b => format!(" {a}"),
         (_, a, b) => format!(" {a}-{b}"),
     };

@@ -302,7 +302,7 @@ async fn rule_descriptions_reach_ec2_and_a_new_one_is_applied() {
     let name = "t-netdesc";
     let yaml = net_lab(name, 128).replace(
         "{ protocol: tcp, port: 22, cidr: 203.0.113.0/24 }",
-        "{ protocol: tcp, port: 22, cidr: 203.0.113.0/24, description: campus ssh }",
+        "{ protocol: tcp, port: 22, cidr: 203.0.113.0/24, description: campus ssh }\n        - { protocol: icmp, port: 8, cidr: 203.0.113.0/24 }\n        - { protocol: icmpv6, port: 128, cidr: \"2001:db8::/32\" }",
     );
     let lab = Lab::new(name, &yaml);
     lab.run(&["apply", "--auto-approve"]).ok();

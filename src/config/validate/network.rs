@@ -277,7 +277,20 @@ fn sg_rule(net: &Network, dir: &str, r: &SgRule, s: &mut Sink) {
         };
         s.err(r.pos, format!("this rule opens {what} to the whole internet"), "narrow the CIDR to your network (e.g. your campus /24), or add `allow_world: true` if that is really intended");
     }
-    if r.protocol == "icmp"
+    match (r.protocol.as_str(), &r.source) {
+        ("icmp", RuleSource::Cidr6(_)) => s.err(
+            r.pos,
+            "ICMP is IPv4: this rule would never match IPv6 traffic",
+            "use `protocol: icmpv6` for an IPv6 CIDR",
+        ),
+        ("icmpv6", RuleSource::Cidr(_)) => s.err(
+            r.pos,
+            "ICMPv6 is IPv6: this rule would never match IPv4 traffic",
+            "use `protocol: icmp` for an IPv4 CIDR",
+        ),
+        _ => {}
+    }
+    if r.protocol.starts_with("icmp")
         && (r.from_port < -1 || r.from_port > 255 || r.to_port < -1 || r.to_port > 255)
     {
         s.err(
