@@ -5,6 +5,23 @@ use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+// Output that outlives its reader: `labctl apply | head` must not stop an apply
+// half-way, so a closed stdout is ignored instead of panicking as println! does.
+macro_rules! outln {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($t)*);
+    }};
+}
+macro_rules! out {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let mut o = std::io::stdout();
+        let _ = write!(o, $($t)*);
+        let _ = o.flush();
+    }};
+}
+
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 
@@ -128,7 +145,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
     };
     match &cli.command {
         Command::Validate => {
-            println!(
+            outln!(
                 "{}: valid ({} bucket(s), {} function(s), {} layer(s))",
                 cli.file.display(),
                 lab.buckets.len(),
@@ -141,7 +158,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             let ctx = connect(&cli, &lab).await?;
             let p = make_plan(&ctx, &lab, plan::Options::default(), false).await?;
             if a.json {
-                println!("{}", json::plan(&p));
+                outln!("{}", json::plan(&p));
             }
             // A plan with problems is not a plan: show the problems only.
             if !p.errors.is_empty() {
@@ -149,7 +166,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                 return Ok(ExitCode::from(1));
             }
             if !a.json {
-                print!(
+                out!(
                     "{}",
                     human::plan(
                         &p,
@@ -362,17 +379,17 @@ async fn execute(
     };
     if !p.errors.is_empty() {
         if as_json {
-            println!("{}", json::plan(p));
+            outln!("{}", json::plan(p));
         }
         print_errors(p);
         return Ok(ExitCode::from(1));
     }
     if !as_json {
-        print!("{}", human::plan(p, &style));
+        out!("{}", human::plan(p, &style));
     }
     if p.is_empty() {
         if as_json {
-            println!("{}", json::plan(p));
+            outln!("{}", json::plan(p));
         }
         return Ok(ExitCode::SUCCESS);
     }
@@ -397,23 +414,23 @@ async fn execute(
                 human::finished(&p.actions[i], o, p, took)
             }
         };
-        println!("{line}");
+        outln!("{line}");
         let _ = std::io::stdout().flush();
     })
     .await;
     let notes = aws::take_notes();
     if as_json {
-        println!("{}", json::report(p, &report, &notes));
+        outln!("{}", json::report(p, &report, &notes));
     } else {
         if !notes.is_empty() {
-            println!(
+            outln!(
                 "\nFound already done, by another run or an earlier attempt whose answer was lost:"
             );
             for n in &notes {
-                println!("  {n}");
+                outln!("  {n}");
             }
         }
-        println!("\n{}", human::summary(p, &report, verb));
+        outln!("\n{}", human::summary(p, &report, verb));
     }
     Ok(if report.ok() {
         ExitCode::SUCCESS
@@ -430,7 +447,7 @@ fn confirm(verb: &str) -> Result<bool> {
         );
         return Ok(false);
     }
-    print!("\nDo you want to perform these actions? Only 'yes' will be accepted: ");
+    out!("\nDo you want to perform these actions? Only 'yes' will be accepted: ");
     std::io::stdout().flush()?;
     let mut line = String::new();
     std::io::stdin().lock().read_line(&mut line)?;

@@ -31,7 +31,14 @@ fn skipped(name: &str) -> bool {
 pub fn files(dir: &Path) -> Result<Vec<(String, PathBuf)>> {
     let mut out = Vec::new();
     let mut stack = vec![(String::new(), dir.to_path_buf())];
+    // Links are followed, as `zip -r` does; a folder reached twice (a link loop) once.
+    let mut seen = std::collections::BTreeSet::new();
     while let Some((prefix, path)) = stack.pop() {
+        if let Ok(real) = path.canonicalize()
+            && !seen.insert(real)
+        {
+            continue;
+        }
         let entries =
             std::fs::read_dir(&path).with_context(|| format!("reading {}", path.display()))?;
         for e in entries {
@@ -45,7 +52,12 @@ pub fn files(dir: &Path) -> Result<Vec<(String, PathBuf)>> {
             } else {
                 format!("{prefix}/{name}")
             };
-            let ft = e.file_type()?;
+            let ft = std::fs::metadata(e.path()).with_context(|| {
+                format!(
+                    "{} is a link to nothing: fix or remove it",
+                    e.path().display()
+                )
+            })?;
             if ft.is_dir() {
                 stack.push((rel, e.path()));
             } else if ft.is_file() {
@@ -314,7 +326,14 @@ pub fn layer_zip(
 fn files_all(dir: &Path) -> Result<Vec<(String, PathBuf)>> {
     let mut out = Vec::new();
     let mut stack = vec![(String::new(), dir.to_path_buf())];
+    // Links are followed, as `zip -r` does; a folder reached twice (a link loop) once.
+    let mut seen = std::collections::BTreeSet::new();
     while let Some((prefix, path)) = stack.pop() {
+        if let Ok(real) = path.canonicalize()
+            && !seen.insert(real)
+        {
+            continue;
+        }
         for e in std::fs::read_dir(&path).with_context(|| format!("reading {}", path.display()))? {
             let e = e?;
             let name = e.file_name().to_string_lossy().into_owned();
@@ -378,6 +397,24 @@ mod tests {
         assert_eq!(code_sha256(&a), code_sha256(&b));
         let names: Vec<String> = files(d.path()).unwrap().into_iter().map(|f| f.0).collect();
         assert_eq!(names, vec!["app.py"]);
+    }
+
+    #[test]
+    fn linked_files_and_folders_are_packaged_and_loops_end() {
+        let d = tempfile::tempdir().unwrap();
+        let shared = d.path().join("shared");
+        std::fs::create_dir(&shared).unwrap();
+        std::fs::write(shared.join("app.py"), "def handler(e, c):\n    pass\n").unwrap();
+        let code = d.path().join("code");
+        std::fs::create_dir(&code).unwrap();
+        std::os::unix::fs::symlink(shared.join("app.py"), code.join("app.py")).unwrap();
+        std::os::unix::fs::symlink(&shared, code.join("lib")).unwrap();
+        std::os::unix::fs::symlink(&code, code.join("again")).unwrap();
+        let names: Vec<String> = files(&code).unwrap().into_iter().map(|f| f.0).collect();
+        assert_eq!(names, vec!["app.py", "lib/app.py"]);
+        std::os::unix::fs::symlink(d.path().join("gone"), code.join("broken")).unwrap();
+        let e = files(&code).unwrap_err();
+        assert!(format!("{e:#}").contains("link to nothing"), "{e:#}");
     }
 
     fn layer_zip(entry: &str) -> Vec<u8> {

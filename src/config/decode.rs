@@ -997,6 +997,14 @@ fn sg_rule(node: &Node, s: &mut Sink) -> Option<SgRule> {
             );
             return None;
         }
+        (Some(p), _) | (_, Some(p)) if protocol == "-1" => {
+            s.err(
+                p.pos,
+                "protocol `all` takes no port: it opens every port",
+                "remove the port, or use `protocol: tcp` (or udp) with it",
+            );
+            return None;
+        }
         // ICMP has types and codes, not ports: `port: 8` is type 8 with any code,
         // `ports: 3-4` is type 3 code 4 (EC2's FromPort and ToPort).
         (Some(p), None) if protocol.starts_with("icmp") => {

@@ -317,6 +317,42 @@ fn placeholders_fill_every_string_and_leave_iam_variables_to_iam() {
 }
 
 #[test]
+fn python_handlers_may_come_from_packages_imports_and_assignments() {
+    let d = tempfile::tempdir().unwrap();
+    let lab = |handler: &str| {
+        format!(
+            "lab: x\nregion: us-east-1\nrole:\n  name: r\nfunctions:\n  f:\n    code: {}\n    handler: {handler}\n    runtime: python3.12\n",
+            d.path().display()
+        )
+    };
+    std::fs::create_dir(d.path().join("pkg")).unwrap();
+    std::fs::write(
+        d.path().join("pkg/__init__.py"),
+        "from .impl import handler\n",
+    )
+    .unwrap();
+    std::fs::write(d.path().join("alias.py"), "handler = lambda e, c: None\n").unwrap();
+    std::fs::write(
+        d.path().join("method.py"),
+        "class C:\n    def handler(self, e, c):\n        pass\n",
+    )
+    .unwrap();
+    for ok in ["pkg.handler", "alias.handler"] {
+        if let Err(e) = parse_str("lab.yaml", &lab(ok), root()) {
+            panic!("{ok} should be accepted:\n{e}");
+        }
+    }
+    let errs = parse_str("lab.yaml", &lab("method.handler"), root())
+        .unwrap_err()
+        .items;
+    assert!(
+        errs.iter()
+            .any(|e| e.message.contains("defines no function")),
+        "{errs:#?}"
+    );
+}
+
+#[test]
 fn custom_runtimes_take_any_handler() {
     accepts(
         "    handler: app.handler\n    runtime: python3.12",
@@ -549,6 +585,17 @@ fn trigger_rules() {
         "unknown trigger route",
     );
     let backup = "      - { bucket: source, events: [\"s3:ObjectCreated:*\"] }";
+    let many: Vec<String> = (0..100).map(|i| format!(".x{i}")).collect();
+    rejects(
+        ", suffix: [.jpg, .jpeg], via: eventbridge }",
+        &format!(", suffix: [{}], via: eventbridge }}", many.join(", ")),
+        "EventBridge allows 2,048",
+    );
+    rejects(
+        "    layers: [pillow]",
+        "    layers: [pillow, pillow]",
+        "listed twice",
+    );
     rejects(
         backup,
         "      - { bucket: source, events: [\"s3:ObjectCreated:*\"], suffix: [.jpg, jpg] }",
@@ -690,6 +737,11 @@ fn network_rules() {
     accepts(
         "{ protocol: tcp, port: 22, cidr: 203.0.113.0/24 }",
         "{ protocol: icmpv6, port: 128, cidr: \"2001:db8::/32\" }",
+    );
+    rejects(
+        "{ protocol: tcp, port: 22, cidr: 203.0.113.0/24 }",
+        "{ protocol: all, port: 443, cidr: 203.0.113.0/24 }",
+        "takes no port",
     );
     rejects(
         "{ protocol: tcp, port: 22, cidr: 203.0.113.0/24 }",

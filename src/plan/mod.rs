@@ -8,7 +8,7 @@ mod lambda;
 mod network;
 #[cfg(test)]
 mod tests;
-mod trigger;
+pub(crate) mod trigger;
 
 use std::fmt;
 

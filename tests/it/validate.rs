@@ -144,3 +144,21 @@ fn a_dotted_bucket_name_is_valid_with_a_warning() {
         r.stderr()
     );
 }
+
+#[test]
+fn a_closed_stdout_is_not_a_crash() {
+    // `labctl ... | head` closes the pipe early: labctl must finish, not panic.
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_labctl"))
+        .arg("-f")
+        .arg(root.join("lab.yaml"))
+        .arg("validate")
+        .stdout(writer)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(out.status.code(), Some(0), "{err}");
+}

@@ -244,7 +244,15 @@ pub(super) fn function(lab: &Lab, name: &str, f: &Function, vars: &Vars, s: &mut
             "merge layers",
         );
     }
+    let mut listed = BTreeSet::new();
     for l in &f.layers {
+        if !listed.insert(l) {
+            s.err(
+                at("layers"),
+                format!("layer `{l}` is listed twice"),
+                "list each layer once",
+            );
+        }
         match lab.layers.get(l) {
             None => {
                 let known: Vec<&str> = lab.layers.keys().map(String::as_str).collect();
@@ -281,6 +289,18 @@ pub(super) fn function(lab: &Lab, name: &str, f: &Function, vars: &Vars, s: &mut
     for (i, t) in f.triggers.iter().enumerate() {
         if t.via == Via::EventBridge && phys.len() + 1 + i.to_string().len() > 64 {
             s.err(t.pos, format!("the EventBridge rule for this trigger would be named `{phys}-{i}`, longer than 64 characters"), "shorten the lab or function name");
+        }
+        if t.via == Via::EventBridge
+            && let Some(bucket) = vars.buckets.get(&t.bucket)
+        {
+            let len = crate::plan::trigger::pattern(bucket, t).len();
+            if len > 2048 {
+                s.err(
+                    t.pos,
+                    format!("this trigger's EventBridge pattern would be {len} characters; EventBridge allows 2,048"),
+                    "list fewer suffixes, or split the trigger in two",
+                );
+            }
         }
         if !lab.buckets.contains_key(&t.bucket) {
             let known: Vec<&str> = lab.buckets.keys().map(String::as_str).collect();
@@ -342,9 +362,14 @@ fn code(f: &Function, python: bool, s: &mut Sink) {
     let code_at = f.keys.at("code", f.pos);
     let handler_at = f.keys.at("handler", f.pos);
     if !f.code.is_dir() {
+        let what = if f.code.exists() {
+            "is a file, not a folder"
+        } else {
+            "does not exist"
+        };
         s.err(
             code_at,
-            format!("code folder {} does not exist", f.code.display()),
+            format!("code folder {} {what}", f.code.display()),
             "point `code:` at the function's folder, relative to the lab file",
         );
         return;
@@ -384,35 +409,34 @@ fn code(f: &Function, python: bool, s: &mut Sink) {
         return;
     }
     if python && f.runtime.starts_with("python") {
-        let file = f.code.join(format!("{}.py", module.replace('.', "/")));
-        match std::fs::read_to_string(&file) {
-            Err(_) => s.err(
+        let path = module.replace('.', "/");
+        // A module is `app.py` or a package `app/__init__.py`.
+        let file = [
+            f.code.join(format!("{path}.py")),
+            f.code.join(&path).join("__init__.py"),
+        ]
+        .into_iter()
+        .find(|p| p.is_file());
+        let Some(file) = file else {
+            s.err(
                 handler_at,
                 format!(
                     "handler `{}` needs {}, which is missing",
                     f.handler,
-                    file.display()
+                    f.code.join(format!("{path}.py")).display()
                 ),
                 "create the module or fix `handler`",
-            ),
-            Ok(src) => {
-                let defined = src.lines().any(|l| {
-                    let l = l.trim_start();
-                    l.strip_prefix("def ")
-                        .or_else(|| l.strip_prefix("async def "))
-                        .is_some_and(|rest| {
-                            rest.starts_with(func)
-                                && rest[func.len()..].trim_start().starts_with('(')
-                        })
-                });
-                if !defined {
-                    s.err(
-                        handler_at,
-                        format!("{} defines no function `{func}`", file.display()),
-                        format!("add `def {func}(event, context):` or fix `handler`"),
-                    );
-                }
-            }
+            );
+            return;
+        };
+        if let Ok(src) = std::fs::read_to_string(&file)
+            && !defines(&src, func)
+        {
+            s.err(
+                handler_at,
+                format!("{} defines no function `{func}`", file.display()),
+                format!("add `def {func}(event, context):` or fix `handler`"),
+            );
         }
     }
     match crate::package::tree_size(&f.code) {
@@ -432,6 +456,32 @@ fn code(f: &Function, python: bool, s: &mut Sink) {
 /// S3 ...). labctl cannot read the code, so it takes the destination from the
 /// environment: a value naming the trigger's bucket is a write there, safe only when the
 /// trigger's prefix cannot match what the function writes (a `*_PREFIX` variable).
+/// Whether module source makes `name` at top level: `def`/`async def`, an assignment,
+/// or an import (`from impl import handler`, `import x as handler`).
+fn defines(src: &str, name: &str) -> bool {
+    let word = |rest: &str| {
+        rest.strip_prefix(name)
+            .is_some_and(|after| !after.starts_with(|c: char| c.is_alphanumeric() || c == '_'))
+    };
+    src.lines().any(|l| {
+        if l.starts_with(char::is_whitespace) {
+            return false;
+        }
+        let def = l
+            .strip_prefix("def ")
+            .or_else(|| l.strip_prefix("async def "))
+            .is_some_and(|r| word(r) && r[name.len()..].trim_start().starts_with('('));
+        let assign = word(l) && {
+            let r = l[name.len()..].trim_start();
+            r.starts_with('=') && !r.starts_with("==") || r.starts_with(':')
+        };
+        let import = (l.starts_with("from ") || l.starts_with("import "))
+            && l.split(|c: char| c == ',' || c.is_whitespace() || c == '(' || c == ')')
+                .any(|t| t == name);
+        def || assign || import
+    })
+}
+
 fn write_loop(name: &str, f: &Function, t: &Trigger, vars: &Vars, s: &mut Sink) {
     let Some(bucket) = vars.buckets.get(&t.bucket) else {
         return;
