@@ -20,6 +20,8 @@ pub struct LiveState {
     pub functions: BTreeMap<String, LiveFunction>,
     /// Versions of the lab's layers (by layer name) that labctl published.
     pub layers: BTreeMap<String, Vec<LiveLayerVersion>>,
+    /// Declared layer names under which only others published: not the lab's.
+    pub foreign_layers: std::collections::BTreeSet<String>,
     /// Notification configuration of each lab bucket that exists.
     pub notifications: BTreeMap<String, LiveNotification>,
     /// EventBridge rules named with the lab's prefix, by name; only those tagged as the
@@ -378,15 +380,16 @@ pub async fn read(c: &Clients, want: &Wanted<'_>) -> Result<(Identity, LiveState
             },
         )
     };
-    let (buckets, (roles, existing_role), functions, layers, rules, network) = match read.await {
-        Ok(r) => r,
-        // A read that failed before STS answered most likely failed on the credentials,
-        // which STS explains best, or on a region the caller may not use.
-        Err(e) => {
-            identity().await?;
-            return Err(e);
-        }
-    };
+    let (buckets, (roles, existing_role), functions, (layers, foreign_layers), rules, network) =
+        match read.await {
+            Ok(r) => r,
+            // A read that failed before STS answered most likely failed on the credentials,
+            // which STS explains best, or on a region the caller may not use.
+            Err(e) => {
+                identity().await?;
+                return Err(e);
+            }
+        };
     let id = identity().await?.clone();
     let existing_role = existing_role.map(|r| r.resolve(&id.account_id));
     // Notifications of the lab's own buckets (and of declared ones not yet tagged).
@@ -405,6 +408,7 @@ pub async fn read(c: &Clients, want: &Wanted<'_>) -> Result<(Identity, LiveState
         existing_role,
         functions,
         layers,
+        foreign_layers,
         notifications,
         rules,
         network,

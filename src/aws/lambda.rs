@@ -1,6 +1,6 @@
 //! Lambda: functions, their resource policies, and the lab's layer versions.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use aws_sdk_lambda::client::Waiters;
@@ -181,11 +181,13 @@ pub fn parse_policy(doc: &str) -> BTreeMap<String, LivePermission> {
     out
 }
 
+/// The lab's layer versions by layer name, and the declared names under which only
+/// others published (someone else's layer).
 pub async fn read_layers(
     c: &Clients,
     lab: &str,
     declared: &[String],
-) -> Result<BTreeMap<String, Vec<LiveLayerVersion>>, AwsError> {
+) -> Result<(BTreeMap<String, Vec<LiveLayerVersion>>, BTreeSet<String>), AwsError> {
     let marker = layer_marker(lab);
     // Declared layers are read by name while the listing looks for leftovers.
     let (listed, known) = tokio::join!(
@@ -195,24 +197,30 @@ pub async fn read_layers(
             .items()
             .send()
             .try_collect(),
-        futures_util::future::join_all(declared.iter().map(|n| versions(c, n, &marker)))
+        futures_util::future::join_all(declared.iter().map(|n| all_versions(c, n, &marker)))
     );
     let listed = super::discovery(listed.ctx("ListLayers"), "layers")?;
     let others = with_candidates(declared, lab, listed.iter().filter_map(|l| l.layer_name()))
         .split_off(declared.len());
-    let found = futures_util::future::join_all(others.iter().map(|n| versions(c, n, &marker)));
+    let found = futures_util::future::join_all(others.iter().map(|n| all_versions(c, n, &marker)));
     let mut out = BTreeMap::new();
-    for (name, versions) in declared
+    let mut foreign = BTreeSet::new();
+    for (i, (name, versions)) in declared
         .iter()
         .chain(&others)
         .zip(known.into_iter().chain(found.await))
+        .enumerate()
     {
-        let versions = versions?;
-        if !versions.is_empty() {
+        let (versions, theirs) = versions?;
+        if versions.is_empty() {
+            if i < declared.len() && theirs > 0 {
+                foreign.insert(name.clone());
+            }
+        } else {
             out.insert(name.clone(), versions);
         }
     }
-    Ok(out)
+    Ok((out, foreign))
 }
 
 /// The versions of a layer that this lab published (its marker in the description).
@@ -221,6 +229,15 @@ async fn versions(
     name: &str,
     marker: &str,
 ) -> Result<Vec<LiveLayerVersion>, AwsError> {
+    all_versions(c, name, marker).await.map(|(ours, _)| ours)
+}
+
+/// This lab's versions of a layer, and how many versions others published there.
+async fn all_versions(
+    c: &Clients,
+    name: &str,
+    marker: &str,
+) -> Result<(Vec<LiveLayerVersion>, usize), AwsError> {
     let items = match c
         .lambda
         .list_layer_versions()
@@ -246,7 +263,8 @@ async fn versions(
         })
         .collect();
     v.sort_by_key(|x| x.version);
-    Ok(v)
+    let theirs = items.len() - v.len();
+    Ok((v, theirs))
 }
 
 pub async fn execute_layer(

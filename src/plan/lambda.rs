@@ -40,6 +40,17 @@ pub(super) fn plan(cx: &Ctx, plan: &mut Plan) {
     let mut layer_refs: BTreeMap<String, LayerRef> = BTreeMap::new();
     for (logical, layer) in &lab.layers {
         let name = lab.physical(logical);
+        if cx.live.foreign_layers.contains(&name) {
+            plan.errors.push(PlanError {
+                addr: addr(Kind::Layer, &name),
+                message: format!(
+                    "lambda layer `{name}` exists, and labctl published none of its versions"
+                ),
+                help: "it is someone else's layer: rename the layer in lab.yaml (or the lab)"
+                    .into(),
+            });
+            continue;
+        }
         let Some(key) = cx.art.layers.get(logical) else {
             continue;
         };

@@ -505,3 +505,47 @@ async fn what_is_not_the_labs_is_never_touched() {
     );
     assert!(s3().head_bucket().bucket(&theirs).send().await.is_ok());
 }
+
+#[tokio::test]
+async fn a_layer_name_taken_by_someone_else_is_refused() {
+    let name = "t-flayer";
+    let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    w.start_file("python/util.py", zip::write::SimpleFileOptions::default())
+        .unwrap();
+    std::io::Write::write_all(&mut w, b"X = 1\n").unwrap();
+    let bytes = w.finish().unwrap().into_inner();
+    let layer = format!("{name}-util");
+    lambda()
+        .publish_layer_version()
+        .layer_name(&layer)
+        .content(
+            aws_sdk_lambda::types::LayerVersionContentInput::builder()
+                .zip_file(aws_sdk_lambda::primitives::Blob::new(bytes.clone()))
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("util.zip"), &bytes).unwrap();
+    let lab = Lab::new(
+        name,
+        &format!(
+            "lab: {name}\nregion: us-east-1\nlayers:\n  util:\n    zip: {}\n    runtimes: [python3.12]\n",
+            dir.path().join("util.zip").display()
+        ),
+    );
+    let r = lab.run(&["apply", "--auto-approve"]).code_is(1);
+    assert!(
+        r.stderr().contains("labctl published none of its versions"),
+        "{}",
+        r.stderr()
+    );
+    let versions = lambda()
+        .list_layer_versions()
+        .layer_name(&layer)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(versions.layer_versions().len(), 1, "a version was added");
+}
