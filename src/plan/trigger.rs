@@ -197,9 +197,11 @@ pub(super) fn plan(cx: &Ctx, plan: &mut Plan) {
             .collect();
         entries.append(&mut mine);
         entries.sort();
+        // EventBridge delivery is turned on when a trigger needs it and never off: it
+        // costs nothing without rules, and someone else's rules may depend on it.
         let want = LiveNotification {
             entries,
-            eventbridge,
+            eventbridge: eventbridge || live.eventbridge,
         };
         let mut have = live.clone();
         have.entries.iter_mut().for_each(|e| e.events.sort());

@@ -205,6 +205,20 @@ async fn shipped_lab_applies_converges_and_destroys() {
         .await
         .unwrap();
     lab.run(&["plan", "--detailed-exitcode"]).code_is(0);
+    // EventBridge delivery someone turned on for the backup bucket stays on.
+    s3().put_bucket_notification_configuration()
+        .bucket(bucket(name, "backup"))
+        .notification_configuration(
+            NotificationConfiguration::builder()
+                .event_bridge_configuration(
+                    aws_sdk_s3::types::EventBridgeConfiguration::builder().build(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    lab.run(&["plan", "--detailed-exitcode"]).code_is(0);
 
     let c = s3();
     c.put_object()
