@@ -29,6 +29,11 @@ fn skipped(name: &str) -> bool {
 
 /// Every file under `dir` that goes into the package, as (path in zip, path on disk), sorted.
 pub fn files(dir: &Path) -> Result<Vec<(String, PathBuf)>> {
+    walk(dir, skipped)
+}
+
+/// Every file under `dir` but those `skip` names, sorted.
+fn walk(dir: &Path, skip: fn(&str) -> bool) -> Result<Vec<(String, PathBuf)>> {
     let mut out = Vec::new();
     let mut stack = vec![(String::new(), dir.to_path_buf())];
     // Links are followed, as `zip -r` does; a folder reached twice (a link loop) once.
@@ -44,7 +49,7 @@ pub fn files(dir: &Path) -> Result<Vec<(String, PathBuf)>> {
         for e in entries {
             let e = e.with_context(|| format!("reading {}", path.display()))?;
             let name = e.file_name().to_string_lossy().into_owned();
-            if skipped(&name) {
+            if skip(&name) {
                 continue;
             }
             let rel = if prefix.is_empty() {
@@ -324,33 +329,7 @@ pub fn layer_zip(
 
 /// Every file under `dir` (nothing skipped), sorted, as (path in zip, path on disk).
 fn files_all(dir: &Path) -> Result<Vec<(String, PathBuf)>> {
-    let mut out = Vec::new();
-    let mut stack = vec![(String::new(), dir.to_path_buf())];
-    // Links are followed, as `zip -r` does; a folder reached twice (a link loop) once.
-    let mut seen = std::collections::BTreeSet::new();
-    while let Some((prefix, path)) = stack.pop() {
-        if let Ok(real) = path.canonicalize()
-            && !seen.insert(real)
-        {
-            continue;
-        }
-        for e in std::fs::read_dir(&path).with_context(|| format!("reading {}", path.display()))? {
-            let e = e?;
-            let name = e.file_name().to_string_lossy().into_owned();
-            let rel = if prefix.is_empty() {
-                name
-            } else {
-                format!("{prefix}/{name}")
-            };
-            if e.file_type()?.is_dir() {
-                stack.push((rel, e.path()));
-            } else {
-                out.push((rel, e.path()));
-            }
-        }
-    }
-    out.sort();
-    Ok(out)
+    walk(dir, |_| false)
 }
 
 /// Builds what the plan compares: each function's package and CodeSha256, and each
