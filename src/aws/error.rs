@@ -111,6 +111,17 @@ const CREDENTIALS: &[&str] = &[
     "RequestExpired",
 ];
 
+/// A request the SDK refused to build (a required field missing): a bug, not a retry.
+pub fn build_err(e: impl std::fmt::Display) -> AwsError {
+    AwsError {
+        op: "build request",
+        code: "BuildError".into(),
+        message: e.to_string(),
+        status: None,
+        class: Class::Fatal,
+    }
+}
+
 /// For deletes and removals: "it is not there" is what was wanted.
 pub fn gone_ok<T>(r: Result<T, AwsError>) -> Result<(), AwsError> {
     match r {

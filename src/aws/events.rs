@@ -6,19 +6,9 @@ use std::collections::BTreeMap;
 use aws_sdk_eventbridge::types::{RuleState, Tag, Target};
 
 use super::Clients;
-use super::error::{AwsError, Class, Ctx, gone_ok};
+use super::error::{AwsError, Class, Ctx, build_err, gone_ok};
 use crate::live::LiveRule;
 use crate::plan::RuleStep;
-
-fn build_err(e: impl std::fmt::Display) -> AwsError {
-    AwsError {
-        op: "build request",
-        code: "BuildError".into(),
-        message: e.to_string(),
-        status: None,
-        class: Class::Fatal,
-    }
-}
 
 /// Rules named with the lab's prefix, with their tags (the planner checks the owner).
 pub async fn read(c: &Clients, lab: &str) -> Result<BTreeMap<String, LiveRule>, AwsError> {

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use super::Clients;
-use super::error::{AwsError, Class, Ctx, gone_ok};
+use super::error::{AwsError, Class, Ctx, build_err, gone_ok};
 use crate::live::LiveRole;
 use crate::model::{OWNER_TAG, Tags};
 use crate::plan::RoleStep;
@@ -203,13 +203,7 @@ fn iam_tags(tags: &Tags) -> Result<Vec<aws_sdk_iam::types::Tag>, AwsError> {
     tags.iter()
         .map(|(k, v)| aws_sdk_iam::types::Tag::builder().key(k).value(v).build())
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| AwsError {
-            op: "build request",
-            code: "BuildError".into(),
-            message: e.to_string(),
-            status: None,
-            class: Class::Fatal,
-        })
+        .map_err(build_err)
 }
 
 /// Where IAM writes are denied (AWS Academy), say what to do instead.

@@ -17,7 +17,7 @@ use aws_sdk_s3::types::{
 use futures_util::stream::{self, StreamExt, TryStreamExt};
 
 use super::Clients;
-use super::error::{AwsError, Class, Ctx};
+use super::error::{AwsError, Class, Ctx, build_err};
 use crate::live::{
     BucketConfig, BucketPresence, Destination, LiveBucket, LiveNotification, NotificationEntry,
     ObjectCount, RuleState, Versioning,
@@ -352,16 +352,6 @@ fn tagging(tags: &Tags) -> Result<Tagging, AwsError> {
         .set_tag_set(Some(set))
         .build()
         .map_err(build_err)
-}
-
-fn build_err(e: aws_sdk_s3::error::BuildError) -> AwsError {
-    AwsError {
-        op: "build request",
-        code: "BuildError".into(),
-        message: e.to_string(),
-        status: None,
-        class: Class::Fatal,
-    }
 }
 
 async fn step_once(
