@@ -8,6 +8,7 @@
 //! - `faults`: throttling, lost answers, kills, Ctrl-C, expiry and races converge.
 //! - `network`: default-VPC subnets and security groups, drift and conflicts.
 //! - `serverless`: role, layer, functions, permissions and triggers of the shipped lab.
+//! - `snapshots`: plan text and JSON of the shipped labs, byte for byte.
 
 // Test helpers panic on setup failures: that is how a test reports them.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -19,4 +20,5 @@ mod faults;
 mod harness;
 mod network;
 mod serverless;
+mod snapshots;
 mod validate;
