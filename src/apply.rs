@@ -3,19 +3,18 @@
 //! its dependents; independent actions still run. Ctrl-C stops new starts and lets the
 //! actions in flight finish, so nothing is left half-written by labctl itself.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::task::JoinSet;
 
-use crate::aws::Clients;
+use crate::aws::Run;
 use crate::aws::error::{AwsError, Class};
-use crate::aws::lambda::Outputs;
-use crate::plan::{Plan, Work};
+use crate::plan::Plan;
 
 #[derive(Debug, Clone, Copy)]
 pub struct Options {
     pub parallelism: usize,
-    pub empty_buckets: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -57,14 +56,12 @@ pub enum Event<'a> {
 }
 
 pub async fn run(
-    clients: &Clients,
-    lab: &str,
+    run: Arc<Run>,
     plan: &Plan,
     opts: Options,
     mut on_event: impl FnMut(Event<'_>),
 ) -> Report {
     let n = plan.actions.len();
-    let outputs = Outputs::default();
     let t0 = Instant::now();
     let mut outcomes: Vec<Option<Outcome>> = vec![None; n];
     let mut timings: Vec<Option<Timing>> = vec![None; n];
@@ -118,11 +115,9 @@ pub async fn run(
                     end: Duration::ZERO,
                 });
                 on_event(Event::Started(i));
-                let c = clients.clone();
                 let work = plan.actions[i].work.clone();
-                let outputs = outputs.clone();
-                let lab = lab.to_owned();
-                running.spawn(async move { (i, execute(&c, &lab, &work, opts, &outputs).await) });
+                let run = run.clone();
+                running.spawn(async move { (i, work.execute(&run).await) });
             }
         }
         if running.is_empty() {
@@ -162,36 +157,5 @@ pub async fn run(
         interrupted,
         credentials_failed,
         elapsed: t0.elapsed(),
-    }
-}
-
-async fn execute(
-    c: &Clients,
-    lab: &str,
-    work: &Work,
-    opts: Options,
-    outputs: &Outputs,
-) -> Result<(), AwsError> {
-    use crate::aws::{ec2, events, iam, lambda, s3};
-    match work {
-        Work::Bucket { name, steps } => s3::execute(c, name, steps, opts.empty_buckets).await,
-        Work::Role { name, steps } => iam::execute(c, lab, name, steps).await,
-        Work::Layer { name, steps } => {
-            for step in steps {
-                lambda::execute_layer(c, lab, name, step, outputs).await?;
-            }
-            Ok(())
-        }
-        Work::Function { name, steps } => {
-            lambda::execute_function(c, lab, name, steps, outputs).await
-        }
-        Work::Permissions { function, steps } => {
-            lambda::execute_permissions(c, function, steps).await
-        }
-        Work::Notification { bucket, config } => s3::put_notification(c, bucket, config).await,
-        Work::Rule { name, step } => events::execute(c, name, step).await,
-        Work::Subnet { name, steps } => ec2::execute_subnet(c, name, steps).await,
-        Work::Group { name, vpc, steps } => ec2::execute_group(c, vpc, name, steps, outputs).await,
-        Work::GroupRules { group, changes } => ec2::execute_rules(c, group, changes, outputs).await,
     }
 }

@@ -1,9 +1,10 @@
 //! Command-line surface: flags, and one short function per subcommand. No SDK calls
-//! and no diffing here; those live in `aws`, `live` and `plan`.
+//! and no diffing here; those live in the kinds, `reconcile`, `plan` and `apply`.
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 // Output that outlives its reader: `labctl apply | head` must not stop an apply
 // half-way, so a closed stdout is ignored instead of panicking as println! does.
@@ -22,17 +23,16 @@ macro_rules! out {
     }};
 }
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
 
 use crate::apply::{self, Event};
-use crate::aws::{self, ConnectOptions};
+use crate::aws::{self, ConnectOptions, Run};
 use crate::config;
-use crate::live;
-use crate::model::{Lab, Role};
+use crate::kind::{self, Lab};
 use crate::plan::{self, Plan};
+use crate::reconcile;
 use crate::render::{self, human, json};
-use crate::template::Vars;
 
 /// Provision an AWS teaching lab from one lab.yaml, and keep it that way.
 ///
@@ -116,7 +116,7 @@ pub struct DestroyArgs {
 
 pub async fn run(cli: Cli) -> Result<ExitCode> {
     if let Some(r) = &cli.region
-        && !config::validate::REGIONS.contains(&r.as_str())
+        && !config::REGIONS.contains(&r.as_str())
     {
         eprintln!(
             "error: unknown region `{r}` given with --region\n  help: use an AWS region code such as `us-east-1` (AWS Academy allows us-east-1 and us-west-2)"
@@ -146,17 +146,15 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
     match &cli.command {
         Command::Validate => {
             outln!(
-                "{}: valid ({} bucket(s), {} function(s), {} layer(s))",
+                "{}: valid ({})",
                 cli.file.display(),
-                lab.buckets.len(),
-                lab.functions.len(),
-                lab.layers.len()
+                kind::summary(&lab).join(", ")
             );
             Ok(ExitCode::SUCCESS)
         }
         Command::Plan(a) => {
-            let ctx = connect(&cli, &lab).await?;
-            let p = make_plan(&ctx, &lab, plan::Options::default(), false).await?;
+            let run = connect(&cli, &lab, false).await?;
+            let p = reconcile::plan(&run, &lab, plan::Options::default()).await?;
             if a.json {
                 outln!("{}", json::plan(&p));
             }
@@ -183,60 +181,34 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             })
         }
         Command::Apply(a) => {
-            let ctx = connect(&cli, &lab).await?;
-            let p = make_plan(
-                &ctx,
-                &lab,
-                plan::Options {
-                    adopt: a.adopt,
-                    empty_buckets: a.empty_buckets,
-                    ..Default::default()
-                },
-                false,
-            )
-            .await?;
-            execute(
-                &ctx,
-                &p,
-                a.auto_approve,
-                a.json,
-                apply::Options {
-                    parallelism: a.parallelism,
-                    empty_buckets: a.empty_buckets,
-                },
-                "Apply",
-            )
-            .await
+            let run = connect(&cli, &lab, false).await?;
+            let opts = plan::Options {
+                adopt: a.adopt,
+                empty_buckets: a.empty_buckets,
+                ..Default::default()
+            };
+            let p = reconcile::plan(&run, &lab, opts).await?;
+            let opts = apply::Options {
+                parallelism: a.parallelism,
+            };
+            execute(run, &p, a.auto_approve, a.json, opts, "Apply").await
         }
         Command::Destroy(a) => {
-            let ctx = connect(&cli, &lab).await?;
+            let run = connect(&cli, &lab, true).await?;
             let opts = plan::Options {
                 empty_buckets: a.empty_buckets,
                 ..Default::default()
             };
-            let p = make_plan(&ctx, &lab, opts, true).await?;
-            execute(
-                &ctx,
-                &p,
-                a.auto_approve,
-                a.json,
-                apply::Options {
-                    parallelism: a.parallelism,
-                    empty_buckets: a.empty_buckets,
-                },
-                "Destroy",
-            )
-            .await
+            let p = reconcile::plan(&run, &lab, opts).await?;
+            let opts = apply::Options {
+                parallelism: a.parallelism,
+            };
+            execute(run, &p, a.auto_approve, a.json, opts, "Destroy").await
         }
     }
 }
 
-struct Ctx {
-    clients: aws::Clients,
-    lab: String,
-}
-
-async fn connect(cli: &Cli, lab: &Lab) -> Result<Ctx> {
+async fn connect(cli: &Cli, lab: &Lab, destroying: bool) -> Result<Arc<Run>> {
     let region = cli.region.clone().unwrap_or_else(|| lab.region.clone());
     let opts = ConnectOptions {
         region,
@@ -246,111 +218,7 @@ async fn connect(cli: &Cli, lab: &Lab) -> Result<Ctx> {
     let clients = aws::connect(&opts)
         .await
         .map_err(aws::error::explain_auth)?;
-    Ok(Ctx {
-        clients,
-        lab: lab.name.clone(),
-    })
-}
-
-/// Reads live state for the declared lab and plans towards it, or, when `destroying`,
-/// towards an emptied lab (still reading the declared names, so everything is found).
-async fn make_plan(
-    ctx: &Ctx,
-    lab: &Lab,
-    mut opts: plan::Options,
-    destroying: bool,
-) -> Result<Plan> {
-    let vars_of = |id: &aws::Identity| {
-        let mut vars = Vars {
-            lab: lab.name.clone(),
-            account_id: id.account_id.clone(),
-            region: ctx.clients.region.clone(),
-            ..Default::default()
-        };
-        let names = plan::bucket_names(lab, &vars);
-        vars.buckets = names.into_iter().collect();
-        vars
-    };
-    let named = |id: &aws::Identity| {
-        let vars = vars_of(id);
-        live::Named {
-            buckets: vars.buckets.values().cloned().collect(),
-            role: match &lab.role {
-                Some(Role::Managed(r)) => Some((
-                    vars.expand(&r.name, false)
-                        .unwrap_or_else(|_| r.name.clone()),
-                    false,
-                )),
-                Some(Role::Existing { name, .. }) => Some((
-                    vars.expand(name, false).unwrap_or_else(|_| name.clone()),
-                    true,
-                )),
-                None => None,
-            },
-        }
-    };
-    let check = |id: &aws::Identity| {
-        if id.is_learner_lab()
-            && !destroying
-            && !["us-east-1", "us-west-2"].contains(&ctx.clients.region.as_str())
-        {
-            anyhow::bail!(
-                "this is an AWS Academy Learner Lab session, which only allows us-east-1 and us-west-2, not {}\n  help: set `region: us-east-1` in lab.yaml (or pass --region)",
-                ctx.clients.region
-            );
-        }
-        Ok(())
-    };
-    let want = live::Wanted {
-        lab: lab.name.clone(),
-        named: &named,
-        check: &check,
-        role_needs_account: matches!(&lab.role, Some(Role::Managed(r)) if r.name.contains("account_id")),
-        functions: lab.functions.keys().map(|f| lab.physical(f)).collect(),
-        layers: lab.layers.keys().map(|l| lab.physical(l)).collect(),
-        // Destroy looks for the lab's network even when lab.yaml no longer declares one.
-        // Without a `network:` section the lab may still own subnets and groups from an
-        // earlier lab.yaml: they are found by tag, and removed.
-        network: if lab.network.is_some() {
-            live::NetworkRead::Declared
-        } else {
-            live::NetworkRead::Discover
-        },
-        zones: lab
-            .network
-            .iter()
-            .flat_map(|n| n.subnets.values().map(|s| s.az.clone()))
-            .collect(),
-    };
-    // The layer zip is read (or built) while AWS answers.
-    let (art, live) = tokio::join!(
-        async {
-            if destroying {
-                Ok(plan::Artifacts::default())
-            } else {
-                crate::package::artifacts(lab)
-            }
-        },
-        live::read(&ctx.clients, &want),
-    );
-    let (identity, live) = live.context("reading the lab's live state")?;
-    tracing::info!(account = %identity.account_id, arn = %identity.arn, "connected");
-    let art = art?;
-    let vars = vars_of(&identity);
-    opts.learner_lab = identity.is_learner_lab();
-    opts.destroying = destroying;
-    let lab = &crate::template::expand_lab(lab, &vars).0;
-    let target = if destroying {
-        lab.emptied()
-    } else {
-        lab.clone()
-    };
-    let mut p = plan::diff(&target, &vars, &live, opts, &art);
-    p.warnings.extend(aws::take_warnings());
-    if opts.learner_lab {
-        p.warnings.push("AWS Academy Learner Lab session detected: IAM roles cannot be created here; use `role: { existing: LabRole }`".into());
-    }
-    Ok(p)
+    Ok(Arc::new(Run::new(clients, &lab.name, destroying)))
 }
 
 fn print_errors(p: &Plan) {
@@ -367,7 +235,7 @@ fn print_errors(p: &Plan) {
 }
 
 async fn execute(
-    ctx: &Ctx,
+    run: Arc<Run>,
     p: &Plan,
     auto_approve: bool,
     as_json: bool,
@@ -397,7 +265,7 @@ async fn execute(
         return Ok(ExitCode::from(1));
     }
     let mut started = std::collections::HashMap::new();
-    let report = apply::run(&ctx.clients, &ctx.lab, p, opts, |ev| {
+    let report = apply::run(run.clone(), p, opts, |ev| {
         if as_json {
             return;
         }
@@ -418,7 +286,7 @@ async fn execute(
         let _ = std::io::stdout().flush();
     })
     .await;
-    let notes = aws::take_notes();
+    let notes = run.take_notes();
     if as_json {
         outln!("{}", json::report(p, &report, &notes));
     } else {

@@ -1,24 +1,27 @@
 //! labctl: provision an AWS teaching lab from one declarative lab.yaml, and keep it so.
 //!
 //! # Layout
-//! - `config`: lab.yaml -> `model::Lab`, or every problem with its line. No AWS.
-//! - `model`: the declared lab as plain data. `template`: `${...}` placeholders.
-//! - `live`: what exists in AWS, as plain data, read by `aws`.
-//! - `plan`: pure diff of model and live state into actions with dependencies.
-//! - `apply`: the executor that walks a plan's graph concurrently.
-//! - `aws`: the only module that talks to AWS, one file per service.
-//! - `render`: the only writer to stdout (human text and JSON).
-//! - `package`: reproducible Lambda zips; `policy`: IAM documents compared by meaning.
-//! - `cli`: flags and one short function per subcommand.
+//! - `kind`: the registry of resource families, and one folder per family (what it
+//!   declares, observes and plans; its `aws.rs` is its only SDK code).
+//! - `config`: lab.yaml -> `kind::Lab`, or every problem with its line. No AWS.
+//! - `plan`: the engine: ownership, delete order and the dependency graph.
+//! - `reconcile`: read every family's live state, then plan. `apply`: the executor.
+//! - `aws`: clients, error classes, the per-run context and retries.
+//! - `render`: the only writer to stdout (human text and JSON). `cli`: flags.
+//! - Below all of them: `yaml` (the file's syntax), `model` (positions, tags),
+//!   `template` (`${...}`), `names` (ARNs), `cidr`, `package` (Lambda zips).
 
 pub mod apply;
 pub mod aws;
+pub mod cidr;
 pub mod cli;
 pub mod config;
-pub mod live;
+pub mod kind;
 pub mod model;
+pub mod names;
 pub mod package;
 pub mod plan;
-pub mod policy;
+pub mod reconcile;
 pub mod render;
 pub mod template;
+pub mod yaml;

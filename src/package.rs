@@ -10,7 +10,28 @@ use base64::Engine;
 use sha2::{Digest, Sha256};
 use zip::write::SimpleFileOptions;
 
-use crate::model::Arch;
+/// A Lambda architecture.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Arch {
+    X86_64,
+    Arm64,
+}
+
+impl Arch {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Arch::X86_64 => "x86_64",
+            Arch::Arm64 => "arm64",
+        }
+    }
+}
+
+/// What a layer is built from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LayerSource {
+    Requirements(Vec<String>),
+    Zip(PathBuf),
+}
 
 /// Files and folders never shipped to Lambda: caches, tests and local tooling.
 fn skipped(name: &str) -> bool {
@@ -211,13 +232,9 @@ pub fn extension_mismatches(info: &LayerInfo, runtimes: &[String], arch: Arch) -
 /// architecture it is built from (pinned requirements give the same packages), or the
 /// bytes of a prebuilt zip. Kept in the layer version's description, since layers
 /// cannot be tagged.
-pub fn layer_key(
-    source: &crate::model::LayerSource,
-    runtimes: &[String],
-    arch: Arch,
-) -> Result<String> {
+pub fn layer_key(source: &LayerSource, runtimes: &[String], arch: Arch) -> Result<String> {
     let text = match source {
-        crate::model::LayerSource::Requirements(reqs) => {
+        LayerSource::Requirements(reqs) => {
             let mut r = reqs.clone();
             r.sort();
             format!(
@@ -227,7 +244,7 @@ pub fn layer_key(
                 arch.as_str()
             )
         }
-        crate::model::LayerSource::Zip(path) => {
+        LayerSource::Zip(path) => {
             return Ok(hex_sha256(
                 &std::fs::read(path).with_context(|| format!("reading {}", path.display()))?,
             ));
@@ -246,16 +263,12 @@ fn cache_dir() -> PathBuf {
 
 /// The layer zip: a prebuilt one as it is, or one built with pip for the layer's
 /// platform (never the host's) and cached on disk by `layer_key`.
-pub fn layer_zip(
-    source: &crate::model::LayerSource,
-    runtimes: &[String],
-    arch: Arch,
-) -> Result<Vec<u8>> {
+pub fn layer_zip(source: &LayerSource, runtimes: &[String], arch: Arch) -> Result<Vec<u8>> {
     let reqs = match source {
-        crate::model::LayerSource::Zip(path) => {
+        LayerSource::Zip(path) => {
             return std::fs::read(path).with_context(|| format!("reading {}", path.display()));
         }
-        crate::model::LayerSource::Requirements(r) => r,
+        LayerSource::Requirements(r) => r,
     };
     let key = layer_key(source, runtimes, arch)?;
     let cached = cache_dir().join(format!("{key}.zip"));
@@ -330,31 +343,6 @@ pub fn layer_zip(
 /// Every file under `dir` (nothing skipped), sorted, as (path in zip, path on disk).
 fn files_all(dir: &Path) -> Result<Vec<(String, PathBuf)>> {
     walk(dir, |_| false)
-}
-
-/// Builds what the plan compares: each function's package and CodeSha256, and each
-/// layer's content key. Layers are not built here, only keyed.
-pub fn artifacts(lab: &crate::model::Lab) -> Result<crate::plan::Artifacts> {
-    let mut art = crate::plan::Artifacts::default();
-    for (name, f) in &lab.functions {
-        let zip = zip_dir(&f.code)
-            .with_context(|| format!("packaging function {name} from {}", f.code.display()))?;
-        if zip.len() > 50 * 1024 * 1024 {
-            anyhow::bail!(
-                "function {name}: the package is {} MB zipped; Lambda takes 50 MB by direct upload\n  help: move dependencies into a layer",
-                zip.len() / (1024 * 1024)
-            );
-        }
-        art.functions
-            .insert(name.clone(), (code_sha256(&zip), std::sync::Arc::new(zip)));
-    }
-    for (name, l) in &lab.layers {
-        art.layers.insert(
-            name.clone(),
-            layer_key(&l.source, &l.runtimes, l.architecture)?,
-        );
-    }
-    Ok(art)
 }
 
 #[cfg(test)]

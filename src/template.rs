@@ -2,8 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::config::diag::Pos;
-use crate::model::{Encryption, Lab, Role, Tags};
+use crate::model::{Pos, Tags};
 
 /// What placeholders resolve to. Bucket names are already expanded.
 #[derive(Debug, Clone, Default)]
@@ -79,75 +78,37 @@ impl Vars {
     }
 }
 
-/// The lab with placeholders filled in wherever a string reaches AWS as written: tag
-/// values, lifecycle rule ids and prefixes, trigger prefixes and suffixes, descriptions,
-/// managed policy ARNs, a KMS key and an existing role's name. (Bucket and role names,
-/// policy resources and environment values are expanded where they are used.) Each
-/// placeholder that cannot be filled is returned with its position.
-pub fn expand_lab(lab: &Lab, vars: &Vars) -> (Lab, Vec<(Pos, String)>) {
-    let mut errs = Vec::new();
-    let mut lab = lab.clone();
-    let mut x = |text: &mut String, pos: Pos| match vars.expand(text, true) {
-        Ok(v) => *text = v,
-        Err(e) => errs.push((pos, e)),
-    };
-    // Tags are checked, with their own positions, by validation.
-    let tags = |t: &mut Tags| {
+/// Fills placeholders in place, wherever a string reaches AWS as written, and keeps
+/// every placeholder that cannot be filled with its position. Each kind's `expand`
+/// walks its own strings through it.
+pub struct Expander<'a> {
+    vars: &'a Vars,
+    pub errors: Vec<(Pos, String)>,
+}
+
+impl<'a> Expander<'a> {
+    pub fn new(vars: &'a Vars) -> Self {
+        Expander {
+            vars,
+            errors: Vec::new(),
+        }
+    }
+
+    pub fn text(&mut self, text: &mut String, pos: Pos) {
+        match self.vars.expand(text, true) {
+            Ok(v) => *text = v,
+            Err(e) => self.errors.push((pos, e)),
+        }
+    }
+
+    /// Tag values: their problems are reported, with their own positions, by validation.
+    pub fn tags(&mut self, t: &mut Tags) {
         for v in t.values_mut() {
-            if let Ok(e) = vars.expand(v, true) {
+            if let Ok(e) = self.vars.expand(v, true) {
                 *v = e;
             }
         }
-    };
-    tags(&mut lab.tags);
-    for b in lab.buckets.values_mut() {
-        tags(&mut b.tags);
-        if let Encryption::Kms { key: Some(k) } = &mut b.encryption {
-            x(k, b.pos);
-        }
-        for r in &mut b.lifecycle {
-            x(&mut r.id, r.pos);
-            if let Some(p) = &mut r.prefix {
-                x(p, r.pos);
-            }
-        }
     }
-    match &mut lab.role {
-        Some(Role::Managed(r)) => {
-            for a in &mut r.managed_policies {
-                x(a, r.pos);
-            }
-            tags(&mut r.tags);
-        }
-        Some(Role::Existing { pos, name }) => x(name, *pos),
-        None => {}
-    }
-    for f in lab.functions.values_mut() {
-        tags(&mut f.tags);
-        for t in &mut f.triggers {
-            if let Some(p) = &mut t.prefix {
-                x(p, t.pos);
-            }
-            for s in &mut t.suffixes {
-                x(s, t.pos);
-            }
-        }
-    }
-    if let Some(n) = &mut lab.network {
-        for s in n.subnets.values_mut() {
-            tags(&mut s.tags);
-        }
-        for g in n.security_groups.values_mut() {
-            x(&mut g.description, g.pos);
-            tags(&mut g.tags);
-            for r in g.ingress.iter_mut().chain(g.egress.iter_mut().flatten()) {
-                if let Some(d) = &mut r.description {
-                    x(d, r.pos);
-                }
-            }
-        }
-    }
-    (lab, errs)
 }
 
 #[cfg(test)]

@@ -1,13 +1,13 @@
-//! The only code that talks to AWS. One client per service, all from one `SdkConfig`;
-//! one module per service that reads live state into `live` types and carries out
-//! the planner's steps.
+//! What every kind's AWS half shares: one client per service, all from one
+//! `SdkConfig`; error classes (`error`); the per-run context (`run`: identity, notes,
+//! warnings, outputs); and bounded retries of "not ready yet" answers (`retry`). The
+//! SDK is used only here and in the kinds' `aws.rs` files.
 
-pub mod ec2;
 pub mod error;
-pub mod events;
-pub mod iam;
-pub mod lambda;
-pub mod s3;
+pub mod retry;
+pub mod run;
+
+pub use run::Run;
 
 use std::time::Duration;
 
@@ -123,100 +123,4 @@ pub async fn identity(c: &Clients) -> Result<Identity> {
         .to_owned();
     let arn = out.arn().unwrap_or_default().to_owned();
     Ok(Identity { account_id, arn })
-}
-
-/// Values only known once an action ran (a new layer version's ARN, a new security
-/// group's id), shared with the actions that depend on it.
-pub type Outputs = std::sync::Arc<std::sync::Mutex<std::collections::BTreeMap<String, String>>>;
-
-pub fn record(outputs: &Outputs, key: &str, value: String) {
-    if let Ok(mut o) = outputs.lock() {
-        o.insert(key.to_owned(), value);
-    }
-}
-
-pub fn output(outputs: &Outputs, key: &str) -> Option<String> {
-    outputs.lock().ok().and_then(|o| o.get(key).cloned())
-}
-
-static NOTES: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
-
-/// Records that a step found its work already done: by another run at the same time,
-/// by hand, or by an earlier attempt whose answer was lost. The apply report lists
-/// these, so a run says when it saw changes it did not make.
-pub fn note(message: String) {
-    tracing::info!("{message}");
-    if let Ok(mut n) = NOTES.lock() {
-        n.push(message);
-    }
-}
-
-pub fn take_notes() -> Vec<String> {
-    NOTES
-        .lock()
-        .map(|mut n| std::mem::take(&mut *n))
-        .unwrap_or_default()
-}
-
-/// For calls that are not idempotent, where a retry after a lost answer would make a
-/// second copy (a layer version, a permission statement on an emulator): sent without
-/// the SDK's automatic retry, and after a failure that may have taken effect,
-/// `took_effect` is asked before sending again. `Ok(None)`: it had taken effect.
-pub async fn once<T, S, SF, C, CF>(
-    op: &'static str,
-    mut send: S,
-    mut took_effect: C,
-) -> Result<Option<T>, error::AwsError>
-where
-    S: FnMut() -> SF,
-    SF: std::future::Future<Output = Result<T, error::AwsError>>,
-    C: FnMut() -> CF,
-    CF: std::future::Future<Output = Result<bool, error::AwsError>>,
-{
-    let mut delay = Duration::from_millis(200);
-    for attempt in 1..=8 {
-        match send().await {
-            Ok(v) => return Ok(Some(v)),
-            Err(e) if e.class == error::Class::Transient && attempt < 8 => {
-                tracing::debug!(op, %e, "failed; checking whether it took effect");
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(Duration::from_secs(10));
-                if took_effect().await? {
-                    note(format!(
-                        "{op}: had already taken effect (an earlier attempt's answer was lost)"
-                    ));
-                    return Ok(None);
-                }
-            }
-            Err(e) => return Err(e),
-        }
-    }
-    unreachable!("the last attempt returns")
-}
-
-static WARNINGS: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
-
-pub fn take_warnings() -> Vec<String> {
-    WARNINGS
-        .lock()
-        .map(|mut n| std::mem::take(&mut *n))
-        .unwrap_or_default()
-}
-
-/// A listing that finds what the lab owns but no longer declares. Where it is denied
-/// (restricted accounts such as AWS Academy's), the plan goes on without it and says
-/// what it could not look for.
-pub fn discovery<T: Default>(
-    r: Result<T, error::AwsError>,
-    what: &str,
-) -> Result<T, error::AwsError> {
-    match r {
-        Err(e) if e.class == error::Class::AccessDenied => {
-            if let Ok(mut w) = WARNINGS.lock() {
-                w.push(format!("not allowed to list {what} ({}): {what} this lab owns but no longer declares cannot be found", e.op));
-            }
-            Ok(T::default())
-        }
-        other => other,
-    }
 }

@@ -1,19 +1,19 @@
-//! lab.yaml in, `model::Lab` or every problem out. Never builds an AWS client, never
-//! touches the network.
-
-pub mod decode;
-pub mod diag;
-pub mod validate;
-pub mod yaml;
+//! lab.yaml in, `kind::Lab` or every problem out: the file's own keys (lab, region,
+//! tags) here, each family's section through the registry. Never builds an AWS client,
+//! never touches the network.
 
 #[cfg(test)]
 mod tests;
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
-pub use diag::{Diagnostic, Diagnostics, Pos};
-
-use crate::model::Lab;
+use crate::kind::{self, Head, Lab};
+use crate::model::Pos;
+use crate::template::{Expander, STAND_IN_ACCOUNT, Vars};
+use crate::yaml;
+use crate::yaml::decode::{Decoder, TagSites, fields, string};
+use crate::yaml::diag::{Diagnostic, Diagnostics, Sink};
 
 /// Lab files larger than this are refused unread: a lab is a page of YAML, and a huge
 /// input would only cost memory.
@@ -89,6 +89,7 @@ fn parse_in(
             "point labctl at your lab.yaml",
         )]));
     }
+    let mut decoded_lab = None;
     let root = match yaml::parse(src) {
         Ok(Some(root)) => root,
         Ok(None) => {
@@ -100,22 +101,227 @@ fn parse_in(
         }
         Err(items) => return Err(fail(items)),
     };
-    let mut sink = diag::Sink::default();
-    let mut decoded = decode::lab(&root, file, base_dir, &mut sink);
-    if let Some(d) = &mut decoded {
+    let mut d = Decoder::new(base_dir);
+    let decoded = decode(&root, file, &mut d);
+    if let Some(mut lab) = decoded {
         if let Some(r) = region {
-            d.lab.region = r.to_owned();
+            lab.lab.region = r.to_owned();
         }
-        validate::check(d, &mut sink);
+        check(&lab, &d.tag_sites, &mut d.sink);
+        decoded_lab = Some(lab.lab);
     }
+    let sink = d.sink;
     let mut items = sink.items;
     items.sort_by_key(|d| d.pos);
     items.dedup();
     let mut warnings = sink.warnings;
     warnings.sort_by_key(|d| d.pos);
     warnings.dedup();
-    match decoded {
-        Some(d) if items.is_empty() => Ok((d.lab, fail(warnings))),
+    match decoded_lab {
+        Some(lab) if items.is_empty() => Ok((lab, fail(warnings))),
         _ => Err(fail(items)),
+    }
+}
+
+pub const REGIONS: &[&str] = &[
+    "us-east-1",
+    "us-east-2",
+    "us-west-1",
+    "us-west-2",
+    "ca-central-1",
+    "ca-west-1",
+    "eu-west-1",
+    "eu-west-2",
+    "eu-west-3",
+    "eu-central-1",
+    "eu-central-2",
+    "eu-north-1",
+    "eu-south-1",
+    "eu-south-2",
+    "ap-south-1",
+    "ap-south-2",
+    "ap-northeast-1",
+    "ap-northeast-2",
+    "ap-northeast-3",
+    "ap-southeast-1",
+    "ap-southeast-2",
+    "ap-southeast-3",
+    "ap-southeast-4",
+    "ap-southeast-5",
+    "ap-southeast-7",
+    "ap-east-1",
+    "sa-east-1",
+    "me-south-1",
+    "me-central-1",
+    "il-central-1",
+    "af-south-1",
+    "mx-central-1",
+];
+
+/// The lab file with where its own keys were written, for their checks.
+struct Decoded {
+    lab: Lab,
+    lab_pos: Pos,
+    region_pos: Pos,
+}
+
+/// The file's own keys, then each family's sections.
+fn decode(root: &yaml::Node, file: &str, d: &mut Decoder) -> Option<Decoded> {
+    let mut top: Vec<&str> = vec!["lab", "region", "tags"];
+    top.extend(kind::sections());
+    let f = fields(root, "the lab file", &top, &mut d.sink)?;
+    let name_node = f.required("lab", "the lab file", &mut d.sink);
+    let name = name_node
+        .and_then(|n| string(n, "`lab`", &mut d.sink))
+        .unwrap_or_default();
+    let region_node = f.required("region", "the lab file", &mut d.sink);
+    let region = region_node
+        .and_then(|n| string(n, "`region`", &mut d.sink))
+        .unwrap_or_default();
+    let tags = f.get("tags").map(|n| d.tags(n, "lab")).unwrap_or_default();
+    let head = Head {
+        name,
+        region,
+        tags,
+        file: file.to_owned(),
+    };
+    Some(Decoded {
+        lab: kind::decode(head, &f, d),
+        lab_pos: name_node.map(|n| n.pos).unwrap_or_default(),
+        region_pos: region_node.map(|n| n.pos).unwrap_or_default(),
+    })
+}
+
+/// The lab with placeholders filled in wherever a string reaches AWS as written, and
+/// every placeholder that could not be, with its position.
+pub fn expand(lab: &Lab, vars: &Vars) -> (Lab, Vec<(Pos, String)>) {
+    let mut lab = lab.clone();
+    let mut x = Expander::new(vars);
+    kind::expand(&mut lab, &mut x);
+    (lab, x.errors)
+}
+
+/// Every rule that can be checked without AWS: the file's own, then each family's.
+fn check(d: &Decoded, sites: &TagSites, s: &mut Sink) {
+    lab_name(&d.lab.name, d.lab_pos, s);
+    let vars = stand_in_vars(&d.lab);
+    // Checked as AWS will see them: with placeholders filled in.
+    let (expanded, errs) = expand(&d.lab, &vars);
+    for (pos, e) in errs {
+        s.err(
+            pos,
+            e,
+            "placeholders are ${lab}, ${account_id}, ${region}, ${buckets.NAME.name|arn}",
+        );
+    }
+    let lab = &expanded;
+    if !lab.region.is_empty() && !REGIONS.contains(&lab.region.as_str()) {
+        s.err(d.region_pos, format!("unknown region `{}`", lab.region), "use an AWS region code such as `us-east-1` (AWS Academy allows us-east-1 and us-west-2)");
+    }
+    tags(sites, &vars, s);
+    kind::validate(lab, &vars, s);
+}
+/// Placeholders as `validate` sees them: a 12-digit stand-in for the account id.
+pub fn stand_in_vars(lab: &Lab) -> Vars {
+    let mut v = Vars {
+        lab: lab.name.clone(),
+        account_id: STAND_IN_ACCOUNT.into(),
+        region: lab.region.clone(),
+        ..Default::default()
+    };
+    let names: BTreeMap<String, String> = lab
+        .buckets
+        .iter()
+        .filter_map(|(k, b)| v.expand(&b.name, false).ok().map(|n| (k.clone(), n)))
+        .collect();
+    v.buckets = names;
+    v
+}
+
+fn lab_name(name: &str, pos: Pos, s: &mut Sink) {
+    if name.is_empty() {
+        return; // reported as missing
+    }
+    let ok = name.len() <= 20
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && name.as_bytes()[0].is_ascii_lowercase()
+        && !name.ends_with('-')
+        && !name.contains("--");
+    if !ok {
+        s.err(pos, format!("lab name `{name}` is not valid"), "use 1-20 characters of a-z, 0-9 and '-', starting with a letter, e.g. `photo-lab`: it prefixes every resource name");
+    }
+}
+
+fn tags(sites: &TagSites, vars: &Vars, s: &mut Sink) {
+    let lab_keys: Vec<&str> = sites
+        .sites
+        .iter()
+        .filter(|(w, _)| w == "lab")
+        .flat_map(|(_, t)| t.iter().map(|e| e.0.as_str()))
+        .collect();
+    for (what, entries) in &sites.sites {
+        // A resource carries the lab's tags, its own (the same key once) and labctl's.
+        // Subnets also carry Name: counted with their other rules.
+        let keys: std::collections::BTreeSet<&str> = entries
+            .iter()
+            .map(|e| e.0.as_str())
+            .chain(lab_keys.iter().copied())
+            .collect();
+        let total = keys.len() + 1;
+        if total > 50 && !what.starts_with("subnet ") {
+            let p = entries.first().map(|e| e.2).unwrap_or_default();
+            s.err(p, format!("{what} would carry {total} tags (with the lab's tags and labctl's own); AWS allows 50"), "remove tags");
+        }
+        for (k, v, p) in entries {
+            let p = *p;
+            let v = &match vars.expand(v, true) {
+                Ok(v) => v,
+                Err(e) => {
+                    s.err(p, format!("tag `{k}`: {e}"), "fix the placeholder");
+                    continue;
+                }
+            };
+            if k.is_empty() || k.chars().count() > 128 {
+                s.err(
+                    p,
+                    format!("tag key `{k}` must be 1-128 characters"),
+                    "shorten the key",
+                );
+            }
+            if v.chars().count() > 256 {
+                s.err(
+                    p,
+                    format!("the value of tag `{k}` is longer than 256 characters"),
+                    "shorten the value",
+                );
+            }
+            if k.to_ascii_lowercase().starts_with("aws:") {
+                s.err(
+                    p,
+                    format!("tag key `{k}` uses the reserved prefix `aws:`"),
+                    "AWS keeps `aws:` for itself: rename the key",
+                );
+            }
+            if k.starts_with("labctl:") {
+                s.err(
+                    p,
+                    format!("tag key `{k}` uses the prefix `labctl:`"),
+                    "labctl keeps `labctl:` for its ownership tag: rename the key",
+                );
+            }
+            let ok = |t: &str| {
+                t.chars()
+                    .all(|c| c.is_alphanumeric() || " +-=._:/@".contains(c))
+            };
+            if !ok(k) || !ok(v) {
+                s.err(
+                    p,
+                    format!("tag `{k}` has characters AWS does not accept in tags"),
+                    "use letters, digits, spaces and + - = . _ : / @",
+                );
+            }
+        }
     }
 }

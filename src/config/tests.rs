@@ -306,8 +306,8 @@ fn placeholders_fill_every_string_and_leave_iam_variables_to_iam() {
         1,
     );
     let lab = parse_str("lab.yaml", &lab, root()).unwrap();
-    let vars = crate::config::validate::stand_in_vars(&lab);
-    let (x, errs) = crate::template::expand_lab(&lab, &vars);
+    let vars = crate::config::stand_in_vars(&lab);
+    let (x, errs) = crate::config::expand(&lab, &vars);
     assert!(errs.is_empty(), "{errs:?}");
     let rule = &x.buckets["source"].lifecycle[0];
     assert_eq!(

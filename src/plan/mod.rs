@@ -1,52 +1,27 @@
-//! The planner: lab.yaml and live state in, a list of actions with "must happen after"
-//! edges out. Pure and synchronous: it never awaits and never calls AWS, so every
-//! decision it makes is unit-testable with a hand-written `LiveState`.
+//! The engine: each kind's planner emits actions through `Emit`; the engine does what
+//! every kind would otherwise repeat. An update, replacement or deletion needs an
+//! `Owned`, which only the lab's tag (or `--adopt`) gives, so nothing the lab does not
+//! own can be planned for change. Deletes are ordered after whatever still uses what
+//! they delete (from each kind's `USES`), "after" addresses become the graph, and a
+//! cycle is refused. Pure and synchronous: it never awaits and never calls AWS.
 
-mod bucket;
-mod iam;
-mod lambda;
-mod network;
-#[cfg(test)]
-mod tests;
-pub(crate) mod trigger;
-
-use std::fmt;
+pub mod tags;
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::fmt;
+use std::marker::PhantomData;
 
-use crate::live::{LiveNotification, LiveState, RuleState, SgRuleState};
-use crate::model::{Arch, Lab, LayerSource, Tags};
+use crate::kind::{Lab, LiveState, Work};
+use crate::model::Tags;
 use crate::template::Vars;
 
+/// A kind of resource as plan text and JSON name it ("s3 bucket"): part of the contract.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Kind {
-    Bucket,
-    Role,
-    Layer,
-    Function,
-    Permissions,
-    Notification,
-    Rule,
-    Subnet,
-    Group,
-    GroupRules,
-}
+pub struct Kind(pub &'static str);
 
 impl Kind {
     pub fn label(self) -> &'static str {
-        match self {
-            Kind::Bucket => "s3 bucket",
-            Kind::Role => "iam role",
-            Kind::Layer => "lambda layer",
-            Kind::Function => "lambda function",
-            Kind::Permissions => "lambda permissions",
-            Kind::Notification => "s3 notification",
-            Kind::Rule => "eventbridge rule",
-            Kind::Subnet => "ec2 subnet",
-            Kind::Group => "ec2 security group",
-            Kind::GroupRules => "ec2 security group rules",
-        }
+        self.0
     }
 }
 
@@ -55,6 +30,15 @@ impl Kind {
 pub struct Addr {
     pub kind: Kind,
     pub name: String,
+}
+
+impl Addr {
+    pub fn new(kind: Kind, name: impl Into<String>) -> Addr {
+        Addr {
+            kind,
+            name: name.into(),
+        }
+    }
 }
 
 impl fmt::Display for Addr {
@@ -101,218 +85,29 @@ pub struct Change {
     pub note: Option<String>,
 }
 
-/// The AWS calls one action makes, in order.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Work {
-    Bucket {
-        name: String,
-        steps: Vec<BucketStep>,
-    },
-    Role {
-        name: String,
-        steps: Vec<RoleStep>,
-    },
-    Layer {
-        name: String,
-        steps: Vec<LayerStep>,
-    },
-    Function {
-        name: String,
-        steps: Vec<FunctionStep>,
-    },
-    Permissions {
-        function: String,
-        steps: Vec<PermissionStep>,
-    },
-    Notification {
-        bucket: String,
-        config: LiveNotification,
-    },
-    Rule {
-        name: String,
-        step: RuleStep,
-    },
-    Subnet {
-        name: String,
-        steps: Vec<SubnetStep>,
-    },
-    Group {
-        name: String,
-        vpc: String,
-        steps: Vec<GroupStep>,
-    },
-    GroupRules {
-        group: GroupRef,
-        changes: Vec<RuleChange>,
-    },
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SubnetStep {
-    Create {
-        vpc: String,
-        cidr: String,
-        az: String,
-        map_public_ip: bool,
-        tags: Tags,
-    },
-    SetPublicIp {
-        id: String,
-        value: bool,
-    },
-    Tags {
-        id: String,
-        set: Tags,
-        remove: Vec<String>,
-    },
-    Delete {
-        id: String,
-    },
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum GroupStep {
-    Create {
-        description: String,
-        tags: Tags,
-    },
-    Tags {
-        id: String,
-        set: Tags,
-        remove: Vec<String>,
-    },
-    Delete {
-        id: String,
-    },
-}
-
-/// A security group by id, or one this run creates (its id known only then).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum GroupRef {
-    Id(String),
-    Created(String),
-}
-
-impl GroupRef {
-    /// Rule sources carry `sg-...` ids, or `new:NAME` for a group created in this run.
-    pub fn parse(s: &str) -> GroupRef {
-        match s.strip_prefix("new:") {
-            Some(name) => GroupRef::Created(name.to_owned()),
-            None => GroupRef::Id(s.to_owned()),
+impl Change {
+    pub fn new(
+        attr: impl Into<String>,
+        before: impl Into<String>,
+        after: impl Into<String>,
+    ) -> Change {
+        Change {
+            attr: attr.into(),
+            before: before.into(),
+            after: after.into(),
+            note: None,
         }
     }
-}
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RuleChange {
-    Authorize { rule: SgRuleState, ingress: bool },
-    Revoke { rule: SgRuleState, ingress: bool },
-}
+    /// An attribute of something new: only its value is shown.
+    pub fn new_value(attr: impl Into<String>, after: impl Into<String>) -> Change {
+        Change::new(attr, String::new(), after)
+    }
 
-#[derive(Debug, Clone, PartialEq)]
-pub enum RoleStep {
-    Create { trust: String, tags: Tags },
-    UpdateTrust(String),
-    PutPolicy(String, String),
-    DeletePolicy(String),
-    Attach(String),
-    Detach(String),
-    Tag(Tags),
-    Untag(Vec<String>),
-    Delete,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub enum LayerStep {
-    Publish {
-        description: String,
-        source: LayerSource,
-        runtimes: Vec<String>,
-        architecture: Arch,
-    },
-    DeleteVersion(i64),
-}
-
-/// A layer a function uses: a version that exists, or the one this run publishes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum LayerRef {
-    Arn(String),
-    Published(String),
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct FunctionSpec {
-    pub role: String,
-    pub runtime: String,
-    pub handler: String,
-    pub timeout: i32,
-    pub memory: i32,
-    pub environment: BTreeMap<String, String>,
-    pub layers: Vec<LayerRef>,
-    pub architecture: String,
-    pub zip: Arc<Vec<u8>>,
-    pub tags: Tags,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub enum FunctionStep {
-    /// `wait_active: false` when the function's permissions action waits instead, so
-    /// adding them overlaps Lambda's Pending state.
-    Create {
-        spec: Box<FunctionSpec>,
-        wait_active: bool,
-    },
-    UpdateCode {
-        zip: Arc<Vec<u8>>,
-        architecture: String,
-    },
-    UpdateConfig(Box<FunctionSpec>),
-    Tag {
-        arn: String,
-        set: Tags,
-        remove: Vec<String>,
-    },
-    Delete,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PermissionStep {
-    Add {
-        sid: String,
-        principal: String,
-        source_arn: String,
-        source_account: Option<String>,
-    },
-    Remove {
-        sid: String,
-    },
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RuleStep {
-    Put {
-        pattern: String,
-        target: String,
-        tags: Tags,
-        stale_targets: Vec<String>,
-        /// The live rule's tags, when it exists: PutRule ignores tags on an update.
-        existing: Option<Tags>,
-    },
-    Delete {
-        targets: Vec<String>,
-    },
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub enum BucketStep {
-    Create,
-    PutTags(Tags),
-    PutPublicAccessBlock([bool; 4]),
-    PutVersioning(bool),
-    PutEncryption(String, Option<String>),
-    PutLifecycle(Vec<RuleState>),
-    DeleteLifecycle,
-    Delete,
+    pub fn with_note(mut self, note: impl Into<String>) -> Change {
+        self.note = Some(note.into());
+        self
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -326,21 +121,12 @@ pub struct Action {
     pub deps: Vec<usize>,
     /// What this action must wait for, by address; resolved into `deps` at the end.
     pub after: Vec<Addr>,
+    /// Resources this action (an update or delete) stops using, beyond what its kind's
+    /// `USES` says of whole kinds: their deletion waits for it.
+    pub uses: Vec<Addr>,
+    /// An untagged resource taken over in this run (`--adopt`).
+    pub adopted: bool,
     pub work: Work,
-}
-
-impl Action {
-    pub fn new(addr: Addr, op: Op, work: Work) -> Action {
-        Action {
-            addr,
-            op,
-            changes: Vec::new(),
-            reason: None,
-            deps: Vec::new(),
-            after: Vec::new(),
-            work,
-        }
-    }
 }
 
 /// A problem that stops the plan: nothing is applied while any exists.
@@ -386,7 +172,86 @@ pub struct Options {
     pub empty_buckets: bool,
 }
 
-/// Why a resource the lab owns is deleted.
+/// Proof that a live resource is this lab's: only `Ctx::owned`, `Ctx::claim` (its owner
+/// tag) and `Ctx::adopt` make one, and `Emit` takes one for every update, replacement
+/// or deletion.
+#[must_use]
+#[derive(Debug)]
+pub struct Owned {
+    addr: Addr,
+    adopted: bool,
+}
+
+impl Owned {
+    pub fn addr(&self) -> &Addr {
+        &self.addr
+    }
+}
+
+/// Everything a kind's planner reads: the declared lab (placeholders filled in), what
+/// exists, and the run's options.
+pub struct Ctx<'a> {
+    pub lab: &'a Lab,
+    pub vars: &'a Vars,
+    pub live: &'a LiveState,
+    pub opts: Options,
+}
+
+impl Ctx<'_> {
+    /// The tags a resource of the lab carries: the lab's, its own, and the owner tag.
+    pub fn tags(&self, own: &Tags) -> Tags {
+        self.lab.tags_with(own)
+    }
+
+    /// The proof of ownership for a live resource whose owner tag names this lab.
+    pub fn owned(&self, addr: Addr, owner: Option<&str>) -> Option<Owned> {
+        (owner == Some(self.lab.name.as_str())).then_some(Owned {
+            addr,
+            adopted: false,
+        })
+    }
+
+    /// As `owned`, or the plan error for a declared name someone else holds:
+    /// "`noun` `name` belongs to lab `x`" or "... exists without labctl's tag".
+    pub fn claim(
+        &self,
+        addr: Addr,
+        owner: Option<&str>,
+        noun: &str,
+        help: &str,
+    ) -> Result<Owned, PlanError> {
+        let message = match owner {
+            Some(o) if o == self.lab.name => {
+                return Ok(Owned {
+                    addr,
+                    adopted: false,
+                });
+            }
+            Some(o) => format!("{noun} `{}` belongs to lab `{o}`", addr.name),
+            None => format!("{noun} `{}` exists without labctl's tag", addr.name),
+        };
+        Err(PlanError {
+            addr,
+            message,
+            help: help.into(),
+        })
+    }
+
+    /// Takes over an untagged resource: only buckets, and only as `--adopt` (or an
+    /// interrupted create) allows; the planner that calls this decides.
+    pub fn adopt(&self, addr: Addr) -> Owned {
+        Owned {
+            addr,
+            adopted: true,
+        }
+    }
+
+    /// Why a resource the lab owns is deleted.
+    pub fn gone(&self) -> &'static str {
+        gone(self.opts)
+    }
+}
+
 fn gone(opts: Options) -> &'static str {
     if opts.destroying {
         "tagged as this lab's: destroyed"
@@ -395,58 +260,121 @@ fn gone(opts: Options) -> &'static str {
     }
 }
 
-/// Local build results the plan compares with live state: function packages (with
-/// their CodeSha256) and layer content keys, by logical name.
-#[derive(Debug, Clone, Default)]
-pub struct Artifacts {
-    pub functions: BTreeMap<String, (String, Arc<Vec<u8>>)>,
-    pub layers: BTreeMap<String, String>,
+/// Where a kind's planner puts its actions: creates need nothing; updates,
+/// replacements and deletions need the `Owned` proof for their address.
+pub struct Emit<'p, S> {
+    plan: &'p mut Plan,
+    opts: Options,
+    _step: PhantomData<fn(S)>,
 }
 
-/// Everything a resource planner reads.
-pub struct Ctx<'a> {
-    pub lab: &'a Lab,
-    pub vars: &'a Vars,
-    pub live: &'a LiveState,
-    pub opts: Options,
-    pub art: &'a Artifacts,
+impl<'p, S: Into<Work>> Emit<'p, S> {
+    pub(crate) fn new(plan: &'p mut Plan, opts: Options) -> Self {
+        Emit {
+            plan,
+            opts,
+            _step: PhantomData,
+        }
+    }
+
+    fn push(&mut self, addr: Addr, op: Op, adopted: bool, work: S) -> &mut Action {
+        self.plan.actions.push(Action {
+            addr,
+            op,
+            changes: Vec::new(),
+            reason: None,
+            deps: Vec::new(),
+            after: Vec::new(),
+            uses: Vec::new(),
+            adopted,
+            work: work.into(),
+        });
+        let last = self.plan.actions.len() - 1;
+        &mut self.plan.actions[last]
+    }
+
+    pub fn create(&mut self, addr: Addr, work: S) -> &mut Action {
+        self.push(addr, Op::Create, false, work)
+    }
+
+    pub fn update(&mut self, owned: Owned, work: S) -> &mut Action {
+        self.push(owned.addr, Op::Update, owned.adopted, work)
+    }
+
+    pub fn replace(&mut self, owned: Owned, work: S) -> &mut Action {
+        self.push(owned.addr, Op::Replace, owned.adopted, work)
+    }
+
+    /// A deletion, with the reason every deletion of the lab's own resources gives.
+    pub fn delete(&mut self, owned: Owned, work: S) -> &mut Action {
+        let reason = gone(self.opts);
+        let a = self.push(owned.addr, Op::Delete, false, work);
+        a.reason = Some(reason.into());
+        a
+    }
+
+    pub fn error(&mut self, e: PlanError) {
+        self.plan.errors.push(e);
+    }
+
+    pub fn warn(&mut self, w: impl Into<String>) {
+        self.plan.warnings.push(w.into());
+    }
+
+    /// An action an earlier kind (in registry order) planned.
+    pub fn planned(&self, addr: &Addr) -> Option<&Action> {
+        self.plan.actions.iter().find(|a| &a.addr == addr)
+    }
+
+    /// Ownership of `addr` through `of`, which this run creates or adopts (a bucket's
+    /// notification configuration, when the bucket is new or taken over now).
+    pub fn owned_via(&self, addr: Addr, of: &Addr) -> Option<Owned> {
+        self.planned(of)
+            .filter(|a| a.op == Op::Create || a.adopted)
+            .map(|_| Owned {
+                addr,
+                adopted: false,
+            })
+    }
 }
 
 /// Diffs the lab against live state. `vars` carries the real account id.
-pub fn diff(lab: &Lab, vars: &Vars, live: &LiveState, opts: Options, art: &Artifacts) -> Plan {
+pub fn diff(lab: &Lab, vars: &Vars, live: &LiveState, opts: Options) -> Plan {
     let mut plan = Plan::default();
     let cx = Ctx {
         lab,
         vars,
         live,
         opts,
-        art,
     };
-    bucket::plan(lab, vars, live, opts, &mut plan);
-    iam::plan(&cx, &mut plan);
-    lambda::plan(&cx, &mut plan);
-    trigger::plan(&cx, &mut plan);
-    network::plan(&cx, &mut plan);
-    deletes_last(&mut plan);
+    crate::kind::plan(&cx, &mut plan);
+    order_deletes(&mut plan, &crate::kind::uses());
     resolve(&mut plan);
     plan
 }
 
-/// A bucket is deleted only after every function and rule of the lab is gone: until
-/// then they may still write into it while it is being emptied.
-fn deletes_last(plan: &mut Plan) {
-    let writers: Vec<Addr> = plan
-        .actions
-        .iter()
-        .filter(|a| a.op == Op::Delete && matches!(a.addr.kind, Kind::Function | Kind::Rule))
-        .map(|a| a.addr.clone())
-        .collect();
-    for a in plan
-        .actions
-        .iter_mut()
-        .filter(|a| a.op == Op::Delete && a.addr.kind == Kind::Bucket)
-    {
-        a.after.extend(writers.iter().cloned());
+/// A deletion waits for every update, replacement or deletion of what uses it: a kind
+/// that uses subnets (by `USES`) is moved or gone before a subnet goes, and an action
+/// that names a resource in `uses` before that one goes.
+fn order_deletes(plan: &mut Plan, uses: &[(Kind, Kind)]) {
+    let n = plan.actions.len();
+    for y in 0..n {
+        if plan.actions[y].op != Op::Delete {
+            continue;
+        }
+        let target = plan.actions[y].addr.clone();
+        let users: Vec<Addr> = plan
+            .actions
+            .iter()
+            .enumerate()
+            .filter(|(x, a)| {
+                *x != y
+                    && a.op != Op::Create
+                    && (uses.contains(&(a.addr.kind, target.kind)) || a.uses.contains(&target))
+            })
+            .map(|(_, a)| a.addr.clone())
+            .collect();
+        plan.actions[y].after.extend(users);
     }
 }
 
@@ -509,18 +437,4 @@ fn cycle(plan: &Plan) -> Option<usize> {
         }
     }
     None
-}
-
-/// Physical bucket names of the lab, in declaration order of their logical names.
-pub fn bucket_names(lab: &Lab, vars: &Vars) -> Vec<(String, String)> {
-    lab.buckets
-        .iter()
-        .map(|(k, b)| {
-            (
-                k.clone(),
-                vars.expand(&b.name, false)
-                    .unwrap_or_else(|_| b.name.clone()),
-            )
-        })
-        .collect()
 }

@@ -1,0 +1,1 @@
+//! The Lambda planner with hand-made live state.

@@ -1,0 +1,219 @@
+//! The registry: every resource family labctl manages, one line each in `kinds!` below.
+//! It is all the rest of labctl knows of kinds: decoding, placeholder expansion and
+//! validation of the lab file, reading what exists, planning, carrying out steps and the
+//! `validate` summary each walk this list, in its order.
+//!
+//! A family is a folder: `mod.rs` holds what it declares (`Spec`), what it observes
+//! (`Live`) and the AWS calls it plans (`Work`), with its decode, validate and plan
+//! code beside it (pure, no SDK); `aws.rs` reads and executes (the only file of the
+//! family that touches the SDK). Families that share one read live together (the
+//! Lambda family: layers, functions and their permissions; the network: subnets,
+//! groups and rules). See ARCHITECTURE.md for how to add one.
+
+pub mod bucket;
+pub mod lambda;
+pub mod network;
+pub mod role;
+pub mod trigger;
+
+use std::fmt::Debug;
+use std::future::Future;
+use std::path::PathBuf;
+
+use crate::aws::Run;
+use crate::aws::error::AwsError;
+use crate::model::{OWNER_TAG, Tags};
+use crate::plan::{Ctx, Emit, Kind, Plan};
+use crate::template::{Expander, Vars};
+use crate::yaml::decode::{Decoder, Fields};
+use crate::yaml::diag::Sink;
+
+/// One resource family: its part of lab.yaml, of live state and of the plan.
+pub trait Resource {
+    /// Its top-level keys in lab.yaml.
+    const SECTIONS: &'static [&'static str];
+    /// (user, used): a resource of the first kind may point at one of the second, so
+    /// the engine deletes the second only after the first was changed or deleted.
+    const USES: &'static [(Kind, Kind)] = &[];
+    /// What lab.yaml declares (`Default`: nothing, which is what `destroy` plans towards).
+    type Spec: Clone + Debug + Default;
+    /// What exists, as plain data.
+    type Live: Clone + Debug + Default + Send + Sync + 'static;
+    /// What one action does: the AWS calls it makes, in order.
+    type Work: Clone + Debug + PartialEq + Send + Sync + 'static;
+
+    /// Reads its sections from the file's top level; every problem goes to `d`.
+    fn decode(top: &Fields<'_>, d: &mut Decoder) -> Self::Spec;
+    /// Fills `${...}` in the strings that reach AWS as written.
+    fn expand(_spec: &mut Self::Spec, _x: &mut Expander<'_>) {}
+    /// Every rule AWS enforces that can be checked offline (placeholders filled in with
+    /// a stand-in account id).
+    fn validate(_lab: &Lab, _vars: &Vars, _s: &mut Sink) {}
+    /// What `labctl validate` counts: "2 bucket(s)".
+    fn summary(_spec: &Self::Spec) -> Vec<String> {
+        Vec::new()
+    }
+    /// Read calls only. Names that hold `${account_id}` wait for `run.identity()`;
+    /// everything else is read at once.
+    fn read(run: &Run, lab: &Lab) -> impl Future<Output = anyhow::Result<Self::Live>> + Send;
+    /// Pure and synchronous: what to change, as actions of this family's steps.
+    fn plan(cx: &Ctx<'_>, out: &mut Emit<'_, Self::Work>);
+    /// Carries out one action.
+    fn execute(run: &Run, work: &Self::Work) -> impl Future<Output = Result<(), AwsError>> + Send;
+}
+
+/// The registry's one line per family generates the lab (`Lab`, a field per family's
+/// `Spec`), the live state (`LiveState`), the executor's `Work`, and the walks over them.
+macro_rules! kinds {
+    ($($field:ident: $variant:ident => $family:ty,)*) => {
+        /// The lab as declared in lab.yaml, after decoding and validation.
+        #[derive(Debug, Clone)]
+        pub struct Lab {
+            pub name: String,
+            pub region: String,
+            pub tags: Tags,
+            /// Folder of the lab file: code and zip paths are relative to it.
+            pub base_dir: PathBuf,
+            pub file: String,
+            $(pub $field: <$family as Resource>::Spec,)*
+        }
+
+        /// What exists in AWS right now, each family's part as plain data.
+        #[derive(Debug, Clone, Default)]
+        pub struct LiveState {
+            $(pub $field: <$family as Resource>::Live,)*
+        }
+
+        /// The AWS calls one action makes.
+        #[derive(Debug, Clone, PartialEq)]
+        pub enum Work {
+            $($variant(<$family as Resource>::Work),)*
+        }
+
+        $(impl From<<$family as Resource>::Work> for Work {
+            fn from(s: <$family as Resource>::Work) -> Work {
+                Work::$variant(s)
+            }
+        })*
+
+        impl Work {
+            pub async fn execute(&self, run: &Run) -> Result<(), AwsError> {
+                match self {
+                    $(Work::$variant(s) => <$family as Resource>::execute(run, s).await,)*
+                }
+            }
+        }
+
+        impl Lab {
+            /// A lab with the same identity and nothing declared: what `destroy` converges to.
+            pub fn emptied(&self) -> Lab {
+                Lab {
+                    $($field: Default::default(),)*
+                    ..self.clone()
+                }
+            }
+        }
+
+        /// Every family's top-level keys, in registry order.
+        pub fn sections() -> Vec<&'static str> {
+            let mut v = Vec::new();
+            $(v.extend_from_slice(<$family as Resource>::SECTIONS);)*
+            v
+        }
+
+        pub fn uses() -> Vec<(Kind, Kind)> {
+            let mut v = Vec::new();
+            $(v.extend_from_slice(<$family as Resource>::USES);)*
+            v
+        }
+
+        pub fn decode(head: Head, top: &Fields<'_>, d: &mut Decoder) -> Lab {
+            Lab {
+                name: head.name,
+                region: head.region,
+                tags: head.tags,
+                base_dir: d.base_dir.clone(),
+                file: head.file,
+                $($field: <$family as Resource>::decode(top, d),)*
+            }
+        }
+
+        pub fn expand(lab: &mut Lab, x: &mut Expander<'_>) {
+            x.tags(&mut lab.tags);
+            $(<$family as Resource>::expand(&mut lab.$field, x);)*
+        }
+
+        pub fn validate(lab: &Lab, vars: &Vars, s: &mut Sink) {
+            $(<$family as Resource>::validate(lab, vars, s);)*
+        }
+
+        pub fn summary(lab: &Lab) -> Vec<String> {
+            let mut v = Vec::new();
+            $(v.extend(<$family as Resource>::summary(&lab.$field));)*
+            v
+        }
+
+        /// Every family's read at once.
+        pub async fn read(run: &Run, lab: &Lab) -> anyhow::Result<LiveState> {
+            let ($($field,)*) = tokio::try_join!($(<$family as Resource>::read(run, lab),)*)?;
+            Ok(LiveState { $($field,)* })
+        }
+
+        /// Every family's planner, in registry order: a family sees what those before
+        /// it planned (`Emit::planned`).
+        pub fn plan(cx: &Ctx<'_>, plan: &mut Plan) {
+            $(<$family as Resource>::plan(cx, &mut Emit::new(plan, cx.opts));)*
+        }
+    };
+}
+
+kinds! {
+    buckets: Bucket => bucket::Family,
+    role: Role => role::Family,
+    lambda: Lambda => lambda::Family,
+    triggers: Trigger => trigger::Family,
+    network: Network => network::Family,
+}
+
+/// The lab file's own keys, decoded before the families' sections.
+#[derive(Debug, Clone, Default)]
+pub struct Head {
+    pub name: String,
+    pub region: String,
+    pub tags: Tags,
+    pub file: String,
+}
+
+impl Lab {
+    /// The tags every resource of this lab carries: the lab's own, then the owner tag.
+    pub fn base_tags(&self) -> Tags {
+        let mut t = self.tags.clone();
+        t.insert(OWNER_TAG.to_owned(), self.name.clone());
+        t
+    }
+
+    /// A resource's tags: the lab's, its own, then the owner tag, which nothing overrides.
+    pub fn tags_with(&self, own: &Tags) -> Tags {
+        let mut t = self.base_tags();
+        t.extend(own.clone());
+        t.insert(OWNER_TAG.into(), self.name.clone());
+        t
+    }
+
+    /// Physical name of a function, layer or security group: the lab name prefixes it.
+    pub fn physical(&self, logical: &str) -> String {
+        format!("{}-{}", self.name, logical)
+    }
+
+    /// What placeholders resolve to in this account, bucket names included.
+    pub fn vars(&self, account_id: &str) -> Vars {
+        let mut vars = Vars {
+            lab: self.name.clone(),
+            account_id: account_id.to_owned(),
+            region: self.region.clone(),
+            ..Default::default()
+        };
+        vars.buckets = bucket::names(self, &vars).into_iter().collect();
+        vars
+    }
+}

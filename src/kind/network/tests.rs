@@ -1,0 +1,1 @@
+//! The VPC planner with hand-made live state.

@@ -1,0 +1,124 @@
+//! Triggers: what makes a function run when an object arrives. A direct trigger is an
+//! entry of the bucket's notification configuration (written as a whole, keeping
+//! entries labctl did not write); an EventBridge trigger is a rule per trigger, with the
+//! bucket's EventBridge delivery turned on. Triggers are declared inside functions; the
+//! permission each needs is the Lambda family's.
+
+mod aws;
+mod pattern;
+mod plan;
+#[cfg(test)]
+mod tests;
+mod validate;
+
+use std::collections::BTreeMap;
+
+use super::bucket::{BUCKET, LiveNotification};
+use super::lambda::FUNCTION;
+use super::{Lab, Resource};
+use crate::aws::Run;
+use crate::aws::error::AwsError;
+use crate::model::{OWNER_TAG, Tags};
+use crate::plan::{Ctx, Emit, Kind};
+use crate::template::Vars;
+use crate::yaml::decode::{Decoder, Fields};
+use crate::yaml::diag::Sink;
+
+pub use pattern::pattern;
+
+pub const RULE: Kind = Kind("eventbridge rule");
+
+pub struct Family;
+
+impl Resource for Family {
+    // Declared inside functions.
+    const SECTIONS: &'static [&'static str] = &[];
+    // A rule and a notification entry name their bucket and function; a notification
+    // names the bucket it is written to precisely (`Action::uses`).
+    const USES: &'static [(Kind, Kind)] = &[
+        (RULE, BUCKET),
+        (RULE, FUNCTION),
+        (super::bucket::NOTIFICATION, FUNCTION),
+    ];
+    type Spec = ();
+    type Live = Live;
+    type Work = Work;
+
+    fn decode(_top: &Fields<'_>, _d: &mut Decoder) {}
+
+    fn validate(lab: &Lab, vars: &Vars, s: &mut Sink) {
+        validate::triggers(lab, vars, s);
+    }
+
+    async fn read(run: &Run, _lab: &Lab) -> anyhow::Result<Live> {
+        Ok(Live {
+            rules: aws::read_rules(run).await?,
+        })
+    }
+
+    fn plan(cx: &Ctx<'_>, out: &mut Emit<'_, Work>) {
+        plan::plan(cx, out);
+    }
+
+    async fn execute(run: &Run, work: &Work) -> Result<(), AwsError> {
+        match work {
+            Work::Notification { bucket, config } => {
+                aws::put_notification(run, bucket, config).await
+            }
+            Work::Rule { name, step } => aws::execute_rule(run, name, step).await,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Live {
+    /// EventBridge rules named with the lab's prefix, by name; only those tagged as
+    /// the lab's are its own (`LiveRule::owner`).
+    pub rules: BTreeMap<String, LiveRule>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveRule {
+    pub name: String,
+    pub arn: String,
+    pub pattern: String,
+    /// Someone may disable a rule by hand: the lab's rules are enabled.
+    pub enabled: bool,
+    /// (target id, target ARN).
+    pub targets: Vec<(String, String)>,
+    pub tags: Tags,
+}
+
+impl LiveRule {
+    pub fn owner(&self) -> Option<&str> {
+        self.tags.get(OWNER_TAG).map(String::as_str)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Work {
+    /// A bucket's whole notification configuration.
+    Notification {
+        bucket: String,
+        config: LiveNotification,
+    },
+    Rule {
+        name: String,
+        step: RuleStep,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RuleStep {
+    Put {
+        pattern: String,
+        target: String,
+        tags: Tags,
+        stale_targets: Vec<String>,
+        /// The live rule's tags, when it exists: PutRule ignores tags on an update.
+        existing: Option<Tags>,
+    },
+    Delete {
+        targets: Vec<String>,
+    },
+}

@@ -1,0 +1,1 @@
+//! The trigger planner with hand-made live state.
