@@ -10,7 +10,7 @@ use tokio::task::JoinSet;
 
 use crate::aws::Run;
 use crate::aws::error::{AwsError, Class};
-use crate::plan::Plan;
+use crate::kind::Plan;
 
 #[derive(Debug, Clone, Copy)]
 pub struct Options {

@@ -29,8 +29,9 @@ use clap::{Args, Parser, Subcommand};
 use crate::apply::{self, Event};
 use crate::aws::{self, ConnectOptions, Run};
 use crate::config;
+use crate::kind::Plan;
 use crate::kind::{self, Lab};
-use crate::plan::{self, Plan};
+use crate::plan;
 use crate::reconcile;
 use crate::render::{self, human, json};
 

@@ -5,8 +5,8 @@
 use anyhow::{Context, Result};
 
 use crate::aws::Run;
-use crate::kind::{self, Lab};
-use crate::plan::{self, Options, Plan};
+use crate::kind::{self, Lab, Plan};
+use crate::plan::Options;
 
 /// Reads live state for the declared lab and plans towards it, or, when the run is
 /// destroying, towards an emptied lab (still reading the declared names, so everything
@@ -33,7 +33,7 @@ pub async fn plan(run: &Run, lab: &Lab, mut opts: Options) -> Result<Plan> {
     opts.destroying = run.destroying;
     let (lab, _) = crate::config::expand(lab, &vars);
     let target = if run.destroying { lab.emptied() } else { lab };
-    let mut p = plan::diff(&target, &vars, &live, opts);
+    let mut p = kind::diff(&target, &vars, &live, opts);
     p.warnings.extend(run.take_warnings());
     if opts.learner_lab {
         p.warnings.push("AWS Academy Learner Lab session detected: IAM roles cannot be created here; use `role: { existing: LabRole }`".into());

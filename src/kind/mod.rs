@@ -23,7 +23,7 @@ use std::path::PathBuf;
 use crate::aws::Run;
 use crate::aws::error::AwsError;
 use crate::model::{OWNER_TAG, Tags};
-use crate::plan::{Ctx, Emit, Kind, Plan};
+use crate::plan::{Addr, Kind, Options, Owned, PlanError};
 use crate::template::{Expander, Vars};
 use crate::yaml::decode::{Decoder, Fields};
 use crate::yaml::diag::Sink;
@@ -161,7 +161,7 @@ macro_rules! kinds {
 
         /// Every family's planner, in registry order: a family sees what those before
         /// it planned (`Emit::planned`).
-        pub fn plan(cx: &Ctx<'_>, plan: &mut Plan) {
+        fn plan_all(cx: &Ctx<'_>, plan: &mut Plan) {
             $(<$family as Resource>::plan(cx, &mut Emit::new(plan, cx.opts));)*
         }
     };
@@ -173,6 +173,80 @@ kinds! {
     lambda: Lambda => lambda::Family,
     triggers: Trigger => trigger::Family,
     network: Network => network::Family,
+}
+
+/// The engine's plan, action and emitter, carrying this registry's `Work`.
+pub type Plan = crate::plan::Plan<Work>;
+pub type Action = crate::plan::Action<Work>;
+pub type Emit<'p, S> = crate::plan::Emit<'p, S, Work>;
+
+/// Diffs the lab against live state: every family plans, then the engine orders
+/// deletes and resolves the graph. `vars` carries the real account id.
+pub fn diff(lab: &Lab, vars: &Vars, live: &LiveState, opts: Options) -> Plan {
+    let mut plan = Plan::default();
+    let cx = Ctx {
+        lab,
+        vars,
+        live,
+        opts,
+    };
+    plan_all(&cx, &mut plan);
+    crate::plan::finish(&mut plan, &uses());
+    plan
+}
+
+/// Everything a family's planner reads: the declared lab (placeholders filled in), what
+/// exists, and the run's options.
+pub struct Ctx<'a> {
+    pub lab: &'a Lab,
+    pub vars: &'a Vars,
+    pub live: &'a LiveState,
+    pub opts: Options,
+}
+
+impl Ctx<'_> {
+    /// The tags a resource of the lab carries: the lab's, its own, and the owner tag.
+    pub fn tags(&self, own: &Tags) -> Tags {
+        self.lab.tags_with(own)
+    }
+
+    /// The proof of ownership for a live resource whose owner tag names this lab.
+    pub fn owned(&self, addr: Addr, owner: Option<&str>) -> Option<Owned> {
+        Owned::by(&self.lab.name, addr, owner)
+    }
+
+    /// As `owned`, or the plan error for a declared name someone else holds:
+    /// "`noun` `name` belongs to lab `x`" or "... exists without labctl's tag".
+    pub fn claim(
+        &self,
+        addr: Addr,
+        owner: Option<&str>,
+        noun: &str,
+        help: &str,
+    ) -> Result<Owned, PlanError> {
+        if let Some(owned) = self.owned(addr.clone(), owner) {
+            return Ok(owned);
+        }
+        let message = match owner {
+            Some(o) => format!("{noun} `{}` belongs to lab `{o}`", addr.name),
+            None => format!("{noun} `{}` exists without labctl's tag", addr.name),
+        };
+        Err(PlanError {
+            addr,
+            message,
+            help: help.into(),
+        })
+    }
+
+    /// Takes over an untagged resource (`--adopt`); only buckets do.
+    pub fn adopt(&self, addr: Addr) -> Owned {
+        Owned::adopted(addr)
+    }
+
+    /// Why a resource the lab owns is deleted.
+    pub fn gone(&self) -> &'static str {
+        crate::plan::gone(self.opts)
+    }
 }
 
 /// The lab file's own keys, decoded before the families' sections.

@@ -1,19 +1,16 @@
-//! The engine: each kind's planner emits actions through `Emit`; the engine does what
-//! every kind would otherwise repeat. An update, replacement or deletion needs an
-//! `Owned`, which only the lab's tag (or `--adopt`) gives, so nothing the lab does not
-//! own can be planned for change. Deletes are ordered after whatever still uses what
-//! they delete (from each kind's `USES`), "after" addresses become the graph, and a
-//! cycle is refused. Pure and synchronous: it never awaits and never calls AWS.
+//! The engine, which knows no resource kind (the registry instantiates it with its
+//! `Work`): each family's planner emits actions through `Emit`, and the engine does
+//! what every family would otherwise repeat. An update, replacement or deletion needs
+//! an `Owned`, which only the lab's owner tag (or `--adopt`) gives, so nothing the lab
+//! does not own can be planned for change. Deletes are ordered after whatever still
+//! uses what they delete (each kind's `USES`), "after" addresses become the graph, and
+//! a cycle is refused. Pure and synchronous: it never awaits and never calls AWS.
 
 pub mod tags;
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::marker::PhantomData;
-
-use crate::kind::{Lab, LiveState, Work};
-use crate::model::Tags;
-use crate::template::Vars;
 
 /// A kind of resource as plan text and JSON name it ("s3 bucket"): part of the contract.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -111,7 +108,7 @@ impl Change {
 }
 
 #[derive(Debug, Clone)]
-pub struct Action {
+pub struct Action<W> {
     pub addr: Addr,
     pub op: Op,
     pub changes: Vec<Change>,
@@ -126,7 +123,7 @@ pub struct Action {
     pub uses: Vec<Addr>,
     /// An untagged resource taken over in this run (`--adopt`).
     pub adopted: bool,
-    pub work: Work,
+    pub work: W,
 }
 
 /// A problem that stops the plan: nothing is applied while any exists.
@@ -137,14 +134,24 @@ pub struct PlanError {
     pub help: String,
 }
 
-#[derive(Debug, Clone, Default)]
-pub struct Plan {
-    pub actions: Vec<Action>,
+#[derive(Debug, Clone)]
+pub struct Plan<W> {
+    pub actions: Vec<Action<W>>,
     pub errors: Vec<PlanError>,
     pub warnings: Vec<String>,
 }
 
-impl Plan {
+impl<W> Default for Plan<W> {
+    fn default() -> Self {
+        Plan {
+            actions: Vec::new(),
+            errors: Vec::new(),
+            warnings: Vec::new(),
+        }
+    }
+}
+
+impl<W> Plan<W> {
     pub fn is_empty(&self) -> bool {
         self.actions.is_empty()
     }
@@ -172,9 +179,9 @@ pub struct Options {
     pub empty_buckets: bool,
 }
 
-/// Proof that a live resource is this lab's: only `Ctx::owned`, `Ctx::claim` (its owner
-/// tag) and `Ctx::adopt` make one, and `Emit` takes one for every update, replacement
-/// or deletion.
+/// Proof that a live resource is this lab's: only `Owned::by` (its owner tag names the
+/// lab) and `Owned::adopted` (`--adopt`) make one, and `Emit` takes one for every
+/// update, replacement or deletion.
 #[must_use]
 #[derive(Debug)]
 pub struct Owned {
@@ -183,76 +190,30 @@ pub struct Owned {
 }
 
 impl Owned {
-    pub fn addr(&self) -> &Addr {
-        &self.addr
-    }
-}
-
-/// Everything a kind's planner reads: the declared lab (placeholders filled in), what
-/// exists, and the run's options.
-pub struct Ctx<'a> {
-    pub lab: &'a Lab,
-    pub vars: &'a Vars,
-    pub live: &'a LiveState,
-    pub opts: Options,
-}
-
-impl Ctx<'_> {
-    /// The tags a resource of the lab carries: the lab's, its own, and the owner tag.
-    pub fn tags(&self, own: &Tags) -> Tags {
-        self.lab.tags_with(own)
-    }
-
-    /// The proof of ownership for a live resource whose owner tag names this lab.
-    pub fn owned(&self, addr: Addr, owner: Option<&str>) -> Option<Owned> {
-        (owner == Some(self.lab.name.as_str())).then_some(Owned {
+    /// The proof for a live resource whose owner tag names `lab`.
+    pub fn by(lab: &str, addr: Addr, owner: Option<&str>) -> Option<Owned> {
+        (owner == Some(lab)).then_some(Owned {
             addr,
             adopted: false,
         })
     }
 
-    /// As `owned`, or the plan error for a declared name someone else holds:
-    /// "`noun` `name` belongs to lab `x`" or "... exists without labctl's tag".
-    pub fn claim(
-        &self,
-        addr: Addr,
-        owner: Option<&str>,
-        noun: &str,
-        help: &str,
-    ) -> Result<Owned, PlanError> {
-        let message = match owner {
-            Some(o) if o == self.lab.name => {
-                return Ok(Owned {
-                    addr,
-                    adopted: false,
-                });
-            }
-            Some(o) => format!("{noun} `{}` belongs to lab `{o}`", addr.name),
-            None => format!("{noun} `{}` exists without labctl's tag", addr.name),
-        };
-        Err(PlanError {
-            addr,
-            message,
-            help: help.into(),
-        })
-    }
-
-    /// Takes over an untagged resource: only buckets, and only as `--adopt` (or an
+    /// Takes over an untagged resource: only buckets, only as `--adopt` (or an
     /// interrupted create) allows; the planner that calls this decides.
-    pub fn adopt(&self, addr: Addr) -> Owned {
+    pub fn adopted(addr: Addr) -> Owned {
         Owned {
             addr,
             adopted: true,
         }
     }
 
-    /// Why a resource the lab owns is deleted.
-    pub fn gone(&self) -> &'static str {
-        gone(self.opts)
+    pub fn addr(&self) -> &Addr {
+        &self.addr
     }
 }
 
-fn gone(opts: Options) -> &'static str {
+/// Why a resource the lab owns is deleted.
+pub fn gone(opts: Options) -> &'static str {
     if opts.destroying {
         "tagged as this lab's: destroyed"
     } else {
@@ -262,14 +223,14 @@ fn gone(opts: Options) -> &'static str {
 
 /// Where a kind's planner puts its actions: creates need nothing; updates,
 /// replacements and deletions need the `Owned` proof for their address.
-pub struct Emit<'p, S> {
-    plan: &'p mut Plan,
+pub struct Emit<'p, S, W> {
+    plan: &'p mut Plan<W>,
     opts: Options,
     _step: PhantomData<fn(S)>,
 }
 
-impl<'p, S: Into<Work>> Emit<'p, S> {
-    pub(crate) fn new(plan: &'p mut Plan, opts: Options) -> Self {
+impl<'p, S: Into<W>, W> Emit<'p, S, W> {
+    pub fn new(plan: &'p mut Plan<W>, opts: Options) -> Self {
         Emit {
             plan,
             opts,
@@ -277,7 +238,7 @@ impl<'p, S: Into<Work>> Emit<'p, S> {
         }
     }
 
-    fn push(&mut self, addr: Addr, op: Op, adopted: bool, work: S) -> &mut Action {
+    fn push(&mut self, addr: Addr, op: Op, adopted: bool, work: S) -> &mut Action<W> {
         self.plan.actions.push(Action {
             addr,
             op,
@@ -293,20 +254,20 @@ impl<'p, S: Into<Work>> Emit<'p, S> {
         &mut self.plan.actions[last]
     }
 
-    pub fn create(&mut self, addr: Addr, work: S) -> &mut Action {
+    pub fn create(&mut self, addr: Addr, work: S) -> &mut Action<W> {
         self.push(addr, Op::Create, false, work)
     }
 
-    pub fn update(&mut self, owned: Owned, work: S) -> &mut Action {
+    pub fn update(&mut self, owned: Owned, work: S) -> &mut Action<W> {
         self.push(owned.addr, Op::Update, owned.adopted, work)
     }
 
-    pub fn replace(&mut self, owned: Owned, work: S) -> &mut Action {
+    pub fn replace(&mut self, owned: Owned, work: S) -> &mut Action<W> {
         self.push(owned.addr, Op::Replace, owned.adopted, work)
     }
 
     /// A deletion, with the reason every deletion of the lab's own resources gives.
-    pub fn delete(&mut self, owned: Owned, work: S) -> &mut Action {
+    pub fn delete(&mut self, owned: Owned, work: S) -> &mut Action<W> {
         let reason = gone(self.opts);
         let a = self.push(owned.addr, Op::Delete, false, work);
         a.reason = Some(reason.into());
@@ -322,7 +283,7 @@ impl<'p, S: Into<Work>> Emit<'p, S> {
     }
 
     /// An action an earlier kind (in registry order) planned.
-    pub fn planned(&self, addr: &Addr) -> Option<&Action> {
+    pub fn planned(&self, addr: &Addr) -> Option<&Action<W>> {
         self.plan.actions.iter().find(|a| &a.addr == addr)
     }
 
@@ -338,25 +299,17 @@ impl<'p, S: Into<Work>> Emit<'p, S> {
     }
 }
 
-/// Diffs the lab against live state. `vars` carries the real account id.
-pub fn diff(lab: &Lab, vars: &Vars, live: &LiveState, opts: Options) -> Plan {
-    let mut plan = Plan::default();
-    let cx = Ctx {
-        lab,
-        vars,
-        live,
-        opts,
-    };
-    crate::kind::plan(&cx, &mut plan);
-    order_deletes(&mut plan, &crate::kind::uses());
-    resolve(&mut plan);
-    plan
+/// After every family planned: deletes ordered after what uses them, "after"
+/// addresses resolved into the graph, and a cycle refused.
+pub fn finish<W>(plan: &mut Plan<W>, uses: &[(Kind, Kind)]) {
+    order_deletes(plan, uses);
+    resolve(plan);
 }
 
 /// A deletion waits for every update, replacement or deletion of what uses it: a kind
 /// that uses subnets (by `USES`) is moved or gone before a subnet goes, and an action
 /// that names a resource in `uses` before that one goes.
-fn order_deletes(plan: &mut Plan, uses: &[(Kind, Kind)]) {
+fn order_deletes<W>(plan: &mut Plan<W>, uses: &[(Kind, Kind)]) {
     let n = plan.actions.len();
     for y in 0..n {
         if plan.actions[y].op != Op::Delete {
@@ -379,7 +332,7 @@ fn order_deletes(plan: &mut Plan, uses: &[(Kind, Kind)]) {
 }
 
 /// Turns "after" addresses into indexes; an address with no action has nothing to wait for.
-fn resolve(plan: &mut Plan) {
+fn resolve<W>(plan: &mut Plan<W>) {
     let index: BTreeMap<Addr, usize> = plan
         .actions
         .iter()
@@ -411,7 +364,7 @@ fn resolve(plan: &mut Plan) {
 }
 
 /// An action on a dependency cycle, if any (depth-first search, iterative).
-fn cycle(plan: &Plan) -> Option<usize> {
+fn cycle<W>(plan: &Plan<W>) -> Option<usize> {
     let n = plan.actions.len();
     let mut state = vec![0u8; n]; // 0 new, 1 on stack, 2 done
     for start in 0..n {

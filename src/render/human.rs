@@ -4,7 +4,8 @@
 use std::fmt::Write;
 
 use crate::apply::{Outcome, Report};
-use crate::plan::{Action, Op, Plan};
+use crate::kind::{Action, Plan};
+use crate::plan::Op;
 
 pub struct Style {
     pub color: bool,

@@ -4,7 +4,7 @@
 use serde::Serialize;
 
 use crate::apply::{Outcome, Report};
-use crate::plan::Plan;
+use crate::kind::Plan;
 
 #[derive(Serialize)]
 struct JsonPlan<'a> {

@@ -5,9 +5,10 @@ use super::{
     Versioning, Work,
 };
 use crate::kind::Lab;
+use crate::kind::{Ctx, Emit};
 use crate::model::OWNER_TAG;
 use crate::plan::tags::fmt as fmt_tags;
-use crate::plan::{Addr, Change, Ctx, Emit, Owned, PlanError};
+use crate::plan::{Addr, Change, Owned, PlanError};
 
 pub(super) fn desired(lab: &Lab, b: &Bucket, live: Option<&Versioning>) -> BucketConfig {
     let versioning = match (b.versioning, live) {

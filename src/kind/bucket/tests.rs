@@ -6,7 +6,8 @@ use expect_test::{Expect, expect};
 
 use super::{BucketConfig, BucketPresence, LiveBucket, Versioning};
 use crate::kind::LiveState;
-use crate::plan::{Op, Options, diff};
+use crate::kind::diff;
+use crate::plan::{Op, Options};
 use crate::render::human::{Style, plan as render};
 use crate::template::Vars;
 

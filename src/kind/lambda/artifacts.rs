@@ -8,7 +8,7 @@ use crate::package::{code_sha256, layer_key, zip_dir};
 
 /// Builds what the plan compares: each function's package and CodeSha256, and each
 /// layer's content key. Layers are not built here, only keyed.
-pub(super) fn build(lab: &Lab) -> Result<Artifacts> {
+pub fn build(lab: &Lab) -> Result<Artifacts> {
     let mut art = Artifacts::default();
     for (name, f) in &lab.lambda.functions {
         let zip = zip_dir(&f.code)

@@ -3,7 +3,7 @@
 //! and its permissions come from its triggers. Triggers are declared inside functions
 //! (their type and decoding are here); what they mean is the trigger family's.
 
-mod artifacts;
+pub mod artifacts;
 mod aws;
 mod decode;
 mod plan;
@@ -17,11 +17,12 @@ use std::sync::Arc;
 
 use super::bucket::BUCKET;
 use super::role::ROLE;
+use super::{Ctx, Emit};
 use super::{Lab, Resource};
 use crate::aws::Run;
 use crate::aws::error::AwsError;
 use crate::model::{Keys, OWNER_TAG, Pos, Tags};
-use crate::plan::{Ctx, Emit, Kind};
+use crate::plan::Kind;
 use crate::template::{Expander, Vars};
 use crate::yaml::decode::{Decoder, Fields};
 use crate::yaml::diag::Sink;

@@ -8,9 +8,10 @@ use super::{
 };
 use crate::kind::bucket::NOTIFICATION;
 use crate::kind::role::{self, ROLE, Role};
+use crate::kind::{Ctx, Emit};
 use crate::names::{bucket_arn, layer_description, role_arn, rule_arn, rule_name};
 use crate::plan::tags;
-use crate::plan::{Addr, Change, Ctx, Emit, PlanError};
+use crate::plan::{Addr, Change, PlanError};
 
 pub(super) fn plan(cx: &Ctx<'_>, out: &mut Emit<'_, Work>) {
     let lab = cx.lab;

@@ -10,11 +10,12 @@ mod validate;
 
 use std::collections::BTreeMap;
 
+use super::{Ctx, Emit};
 use super::{Lab, Resource};
 use crate::aws::Run;
 use crate::aws::error::AwsError;
 use crate::model::{Keys, Pos, Tags};
-use crate::plan::{Ctx, Emit, Kind};
+use crate::plan::Kind;
 use crate::template::{Expander, Vars};
 use crate::yaml::decode::{Decoder, Fields};
 use crate::yaml::diag::Sink;

@@ -9,9 +9,10 @@ use super::{
     RuleChange, RuleSource, SUBNET, SgRule, SgRuleState, SgSource, SubnetStep, Work,
 };
 use crate::cidr::{Cidr4, contains4, next_free4, overlap4, parse4};
+use crate::kind::{Ctx, Emit};
 use crate::model::{OWNER_TAG, Tags};
 use crate::plan::tags;
-use crate::plan::{Addr, Change, Ctx, Emit, PlanError};
+use crate::plan::{Addr, Change, PlanError};
 
 /// The default egress rule of every new group.
 fn allow_all_egress() -> SgRuleState {

@@ -4,8 +4,9 @@
 use std::collections::BTreeSet;
 
 use super::{ROLE, Role, Step, Work, policy};
+use crate::kind::{Ctx, Emit};
 use crate::plan::tags;
-use crate::plan::{Addr, Change, Ctx, Emit, PlanError};
+use crate::plan::{Addr, Change, PlanError};
 
 pub(super) fn plan(cx: &Ctx<'_>, out: &mut Emit<'_, Work>) {
     let lab = cx.lab;

@@ -4,7 +4,8 @@ use std::path::Path;
 
 use super::LiveRole;
 use crate::kind::LiveState;
-use crate::plan::{Op, Options, diff};
+use crate::kind::diff;
+use crate::plan::{Op, Options};
 
 fn lab(yaml: &str) -> crate::kind::Lab {
     crate::config::parse_str("lab.yaml", yaml, Path::new(".")).expect("valid fixture")

@@ -15,11 +15,12 @@ use std::collections::BTreeMap;
 
 use super::bucket::{BUCKET, LiveNotification};
 use super::lambda::FUNCTION;
+use super::{Ctx, Emit};
 use super::{Lab, Resource};
 use crate::aws::Run;
 use crate::aws::error::AwsError;
 use crate::model::{OWNER_TAG, Tags};
-use crate::plan::{Ctx, Emit, Kind};
+use crate::plan::Kind;
 use crate::template::Vars;
 use crate::yaml::decode::{Decoder, Fields};
 use crate::yaml::diag::Sink;

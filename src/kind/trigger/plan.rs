@@ -8,8 +8,9 @@ use crate::kind::bucket::{
     BUCKET, BucketPresence, Destination, LiveNotification, NOTIFICATION, NotificationEntry,
 };
 use crate::kind::lambda::{FUNCTION, PERMISSIONS, Via};
+use crate::kind::{Ctx, Emit};
 use crate::names::{function_arn, rule_name};
-use crate::plan::{Addr, Change, Ctx, Emit, Op};
+use crate::plan::{Addr, Change, Op};
 
 /// The notification configurations labctl may rewrite: those of the lab's buckets and
 /// of declared ones not yet tagged (taken over in this run, or not at all).
