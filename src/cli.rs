@@ -154,7 +154,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Plan(a) => {
-            let run = connect(&cli, &lab, false).await?;
+            let run = connect(&cli, &lab, false, false).await?;
             let p = reconcile::plan(&run, &lab, plan::Options::default()).await?;
             if a.json {
                 outln!("{}", json::plan(&p));
@@ -182,7 +182,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             })
         }
         Command::Apply(a) => {
-            let run = connect(&cli, &lab, false).await?;
+            let run = connect(&cli, &lab, false, !a.json).await?;
             let opts = plan::Options {
                 adopt: a.adopt,
                 empty_buckets: a.empty_buckets,
@@ -195,7 +195,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             execute(run, &p, a.auto_approve, a.json, opts, "Apply").await
         }
         Command::Destroy(a) => {
-            let run = connect(&cli, &lab, true).await?;
+            let run = connect(&cli, &lab, true, !a.json).await?;
             let opts = plan::Options {
                 empty_buckets: a.empty_buckets,
                 ..Default::default()
@@ -209,7 +209,8 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
     }
 }
 
-async fn connect(cli: &Cli, lab: &Lab, destroying: bool) -> Result<Arc<Run>> {
+/// `progress`: say on stdout what running actions wait for (not with `--json`).
+async fn connect(cli: &Cli, lab: &Lab, destroying: bool, progress: bool) -> Result<Arc<Run>> {
     let region = cli.region.clone().unwrap_or_else(|| lab.region.clone());
     let opts = ConnectOptions {
         region,
@@ -219,7 +220,12 @@ async fn connect(cli: &Cli, lab: &Lab, destroying: bool) -> Result<Arc<Run>> {
     let clients = aws::connect(&opts)
         .await
         .map_err(aws::error::explain_auth)?;
-    Ok(Arc::new(Run::new(clients, &lab.name, destroying)))
+    let run = Run::new(clients, &lab.name, destroying);
+    Ok(Arc::new(if progress {
+        run.with_progress(Arc::new(|what: &str| outln!("  ... {what}")))
+    } else {
+        run
+    }))
 }
 
 fn print_errors(p: &Plan) {

@@ -261,6 +261,15 @@ fn cache_dir() -> PathBuf {
     base.join("labctl").join("layers")
 }
 
+fn cached_path(key: &str) -> PathBuf {
+    cache_dir().join(format!("{key}.zip"))
+}
+
+/// A layer built earlier with this content key, from the build cache.
+pub fn layer_zip_cached(key: &str) -> Option<Vec<u8>> {
+    std::fs::read(cached_path(key)).ok()
+}
+
 /// The layer zip: a prebuilt one as it is, or one built with pip for the layer's
 /// platform (never the host's) and cached on disk by `layer_key`.
 pub fn layer_zip(source: &LayerSource, runtimes: &[String], arch: Arch) -> Result<Vec<u8>> {
@@ -271,7 +280,7 @@ pub fn layer_zip(source: &LayerSource, runtimes: &[String], arch: Arch) -> Resul
         LayerSource::Requirements(r) => r,
     };
     let key = layer_key(source, runtimes, arch)?;
-    let cached = cache_dir().join(format!("{key}.zip"));
+    let cached = cached_path(&key);
     if let Ok(bytes) = std::fs::read(&cached) {
         return Ok(bytes);
     }

@@ -32,6 +32,7 @@ pub struct Clients {
     pub lambda: aws_sdk_lambda::Client,
     pub ec2: aws_sdk_ec2::Client,
     pub events: aws_sdk_eventbridge::Client,
+    pub logs: aws_sdk_cloudwatchlogs::Client,
     pub sts: aws_sdk_sts::Client,
     pub region: String,
 }
@@ -43,10 +44,15 @@ pub struct Identity {
     pub arn: String,
 }
 
+/// The roles AWS Academy sessions (Learner Lab, sandbox labs) run as, through Vocareum.
+const ACADEMY_ROLES: &[&str] = &["voclabs", "vocstartsoft"];
+
 impl Identity {
-    /// AWS Academy Learner Lab sessions run as the `voclabs` assumed role.
+    /// An AWS Academy session: the caller is one of Academy's assumed roles.
     pub fn is_learner_lab(&self) -> bool {
-        self.arn.contains(":assumed-role/voclabs/")
+        ACADEMY_ROLES
+            .iter()
+            .any(|r| self.arn.contains(&format!(":assumed-role/{r}/")))
     }
 }
 
@@ -65,17 +71,30 @@ pub async fn connect(opts: &ConnectOptions) -> Result<Clients> {
             env_u32("LABCTL_INITIAL_BACKOFF_MS").unwrap_or(500).into(),
         ))
         .with_max_backoff(Duration::from_secs(20));
+    let region = Region::new(opts.region.clone());
+    // The standard chain, but the instance metadata service (the last resort, off EC2 an
+    // address nothing answers on) gets a quarter second instead of seconds: with no
+    // credentials anywhere, labctl says so at once.
+    let mut chain = aws_config::default_provider::credentials::DefaultCredentialsChain::builder()
+        .region(region.clone())
+        .imds_client(
+            aws_config::imds::Client::builder()
+                .connect_timeout(Duration::from_millis(250))
+                .read_timeout(Duration::from_millis(250))
+                .operation_timeout(Duration::from_millis(600))
+                .max_attempts(1)
+                .build(),
+        );
+    if let Some(p) = &opts.profile {
+        chain = chain.profile_name(p);
+    }
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
         // Always explicit: an unset region makes aws-config ask the instance metadata
         // service, which off EC2 costs seconds of timeouts.
-        .region(Region::new(opts.region.clone()))
+        .region(region)
+        .credentials_provider(chain.build().await)
         .retry_config(retry)
-        // Connect timeout only: an operation timeout would also cap large layer uploads.
-        .timeout_config(
-            TimeoutConfig::builder()
-                .connect_timeout(Duration::from_secs(3))
-                .build(),
-        );
+        .timeout_config(timeouts(false));
     if let Some(p) = &opts.profile {
         loader = loader.profile_name(p);
     }
@@ -98,9 +117,26 @@ pub async fn connect(opts: &ConnectOptions) -> Result<Clients> {
         lambda: aws_sdk_lambda::Client::new(&cfg),
         ec2: aws_sdk_ec2::Client::new(&cfg),
         events: aws_sdk_eventbridge::Client::new(&cfg),
+        logs: aws_sdk_cloudwatchlogs::Client::new(&cfg),
         sts: aws_sdk_sts::Client::new(&cfg),
         region: opts.region.clone(),
     })
+}
+
+/// A stalled connection (campus Wi-Fi, a proxy) must not hang a run: every call gets a
+/// minute to start answering and two to finish an attempt, which the SDK then retries.
+/// Uploads of function code and layers (up to 50 MB) get fifteen.
+pub fn timeouts(upload: bool) -> TimeoutConfig {
+    let (read, attempt) = if upload {
+        (Duration::from_secs(900), Duration::from_secs(900))
+    } else {
+        (Duration::from_secs(60), Duration::from_secs(120))
+    };
+    TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(3))
+        .read_timeout(read)
+        .operation_attempt_timeout(attempt)
+        .build()
 }
 
 fn env_u32(key: &str) -> Option<u32> {
@@ -123,4 +159,29 @@ pub async fn identity(c: &Clients) -> Result<Identity> {
         .to_owned();
     let arn = out.arn().unwrap_or_default().to_owned();
     Ok(Identity { account_id, arn })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Identity;
+
+    #[test]
+    fn academy_sessions_are_recognised_in_every_form() {
+        let id = |arn: &str| Identity {
+            account_id: "111122223333".into(),
+            arn: arn.into(),
+        };
+        for arn in [
+            "arn:aws:sts::111122223333:assumed-role/voclabs/user1234567=student@example.edu",
+            "arn:aws:sts::111122223333:assumed-role/vocstartsoft/user7654321=x",
+        ] {
+            assert!(id(arn).is_learner_lab(), "{arn}");
+        }
+        for arn in [
+            "arn:aws:iam::111122223333:user/voclabs",
+            "arn:aws:sts::111122223333:assumed-role/Admin/voclabs",
+        ] {
+            assert!(!id(arn).is_learner_lab(), "{arn}");
+        }
+    }
 }

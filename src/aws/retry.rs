@@ -42,3 +42,48 @@ where
         }
     }
 }
+
+/// Tells the user, every ten seconds, what a retry loop is waiting for.
+pub struct Patience {
+    start: tokio::time::Instant,
+    told: Duration,
+}
+
+impl Default for Patience {
+    fn default() -> Self {
+        Patience {
+            start: tokio::time::Instant::now(),
+            told: Duration::ZERO,
+        }
+    }
+}
+
+impl Patience {
+    pub fn elapsed(&self) -> Duration {
+        self.start.elapsed()
+    }
+
+    /// `what` reads "lambda function x: waiting for its new role (IAM propagation)".
+    pub fn tell(&mut self, run: &super::Run, what: &str, budget: Duration) {
+        let waited = self.start.elapsed();
+        if waited >= self.told + Duration::from_secs(10)
+            || (self.told.is_zero() && waited >= Duration::from_secs(2))
+        {
+            self.told = waited;
+            run.waiting(&format!(
+                "{what}, {} s so far (gives up after {})",
+                waited.as_secs(),
+                human(budget)
+            ));
+        }
+    }
+}
+
+fn human(d: Duration) -> String {
+    let s = d.as_secs();
+    if s >= 60 && s.is_multiple_of(60) {
+        format!("{} min", s / 60)
+    } else {
+        format!("{s} s")
+    }
+}

@@ -12,6 +12,9 @@ use tokio::sync::OnceCell;
 use super::error::{AwsError, Class};
 use super::{Clients, Identity};
 
+/// Where a run says what it is waiting for, as it waits (the CLI prints it).
+pub type Progress = std::sync::Arc<dyn Fn(&str) + Send + Sync>;
+
 pub struct Run {
     pub clients: Clients,
     /// The lab's name: what its owner tag says.
@@ -22,6 +25,7 @@ pub struct Run {
     notes: Mutex<Vec<String>>,
     warnings: Mutex<Vec<String>>,
     outputs: Mutex<BTreeMap<String, String>>,
+    progress: Option<Progress>,
 }
 
 impl Run {
@@ -34,6 +38,20 @@ impl Run {
             notes: Mutex::default(),
             warnings: Mutex::default(),
             outputs: Mutex::default(),
+            progress: None,
+        }
+    }
+
+    pub fn with_progress(mut self, progress: Progress) -> Run {
+        self.progress = Some(progress);
+        self
+    }
+
+    /// Says what an action waits for ("IAM role propagating, 12 s"), for the user.
+    pub fn waiting(&self, what: &str) {
+        tracing::info!("{what}");
+        if let Some(p) = &self.progress {
+            p(what);
         }
     }
 

@@ -86,11 +86,23 @@ pub fn parse(src: &str) -> Result<Option<Node>, Vec<Diagnostic>> {
             }
             Err(e) => {
                 let m = e.marker();
+                let at = Pos {
+                    line: m.line(),
+                    col: m.col() + 1,
+                };
+                // The parser reports a tab where the scalar before it ended: point at
+                // the tab itself.
+                if e.info().contains("tab")
+                    && let Some(tab) = first_tab_from(src, at)
+                {
+                    return Err(vec![Diagnostic::new(
+                        tab,
+                        "a tab in the indentation: YAML indents with spaces only",
+                        "replace the tab with spaces",
+                    )]);
+                }
                 return Err(vec![Diagnostic::new(
-                    Pos {
-                        line: m.line(),
-                        col: m.col() + 1,
-                    },
+                    at,
                     format!("YAML syntax error: {}", e.info()),
                     "fix the YAML syntax at this point (indentation, a missing ':' or a closing bracket or quote)",
                 )]);
@@ -114,6 +126,28 @@ pub fn parse(src: &str) -> Result<Option<Node>, Vec<Diagnostic>> {
     } else {
         Err(errors)
     }
+}
+
+/// The first tab at or after `from` (1-based line and column).
+fn first_tab_from(src: &str, from: Pos) -> Option<Pos> {
+    src.lines()
+        .enumerate()
+        .skip(from.line.saturating_sub(1))
+        .find_map(|(i, l)| {
+            let skip = if i + 1 == from.line {
+                from.col.saturating_sub(1)
+            } else {
+                0
+            };
+            l.chars()
+                .enumerate()
+                .skip(skip)
+                .find(|(_, c)| *c == '\t')
+                .map(|(j, _)| Pos {
+                    line: i + 1,
+                    col: j + 1,
+                })
+        })
 }
 
 fn check_duplicates(node: &Node, errors: &mut Vec<Diagnostic>) {
@@ -280,6 +314,13 @@ mod tests {
         let errs = parse("lab: x\nregion: [us-east-1\n").unwrap_err();
         assert!(errs[0].message.contains("syntax"));
         assert!(errs[0].pos.line >= 2);
+    }
+
+    #[test]
+    fn a_tab_is_reported_where_it_is() {
+        let errs = parse("lab: x\nbuckets:\n  a:\n    name: y\n\tregion: z\n").unwrap_err();
+        assert_eq!(errs[0].pos, Pos { line: 5, col: 1 }, "{errs:?}");
+        assert!(errs[0].message.contains("tab"));
     }
 
     #[test]

@@ -83,8 +83,8 @@ CASES = [
         "tab indentation",
         "    tags: { purpose: uploads }",
         "\ttags: { purpose: uploads }",
-        "syntax",
-        "        noncurrent_expiration_days: 30\n\ttags",
+        "a tab",
+        "\ttags",
     ),
     (
         "alias",

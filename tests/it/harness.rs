@@ -230,6 +230,7 @@ pub struct Call {
     pub action: String,
     pub write: bool,
     pub injected: Option<String>,
+    pub code: Option<String>,
 }
 
 impl Proxy {
@@ -367,4 +368,22 @@ fn empty_config() -> &'static Path {
 
 pub fn bucket(lab: &str, suffix: &str) -> String {
     format!("{lab}-{suffix}-{ACCOUNT}")
+}
+
+pub fn logs() -> aws_sdk_cloudwatchlogs::Client {
+    aws_sdk_cloudwatchlogs::Client::new(&sdk())
+}
+
+impl Proxy {
+    /// How many answers of each code the proxy made up of the given kind
+    /// (`race`, `not-ready`, `denied`...).
+    pub fn injected_codes(&self, kind: &str) -> std::collections::BTreeMap<String, usize> {
+        let mut out = std::collections::BTreeMap::new();
+        for c in self.calls() {
+            if c.injected.as_deref() == Some(kind) {
+                *out.entry(c.code.unwrap_or_default()).or_default() += 1;
+            }
+        }
+        out
+    }
 }

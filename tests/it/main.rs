@@ -7,6 +7,7 @@
 //! - `corpus`: the bad-input corpus, rejected offline with lines.
 //! - `faults`: throttling, lost answers, kills, Ctrl-C, expiry and races converge.
 //! - `network`: default-VPC subnets and security groups, drift and conflicts.
+//! - `races`: what AWS answers while it catches up, or to restricted accounts.
 //! - `serverless`: role, layer, functions, permissions and triggers of the shipped lab.
 //! - `snapshots`: plan text and JSON of the shipped labs, byte for byte.
 
@@ -19,6 +20,7 @@ mod corpus;
 mod faults;
 mod harness;
 mod network;
+mod races;
 mod serverless;
 mod snapshots;
 mod validate;

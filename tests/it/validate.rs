@@ -104,6 +104,48 @@ fn missing_credentials_fail_fast_with_advice() {
 }
 
 #[test]
+fn no_credentials_and_a_metadata_service_that_never_answers_is_told_at_once() {
+    // Off EC2 on a filtered network, the instance metadata address takes a connection
+    // and answers nothing: labctl gives it a moment, not the SDK's seconds.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = silent.local_addr().unwrap();
+    let held = std::thread::spawn(move || {
+        let mut conns = Vec::new();
+        silent.set_nonblocking(true).unwrap();
+        let until = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while std::time::Instant::now() < until {
+            match silent.accept() {
+                Ok((c, _)) => conns.push(c),
+                Err(_) => std::thread::sleep(std::time::Duration::from_millis(5)),
+            }
+            if conns.len() > 8 {
+                break;
+            }
+        }
+        conns.len()
+    });
+    let lab = Lab::new("x", "lab: nocreds\nregion: us-east-1\n");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_labctl"))
+        .arg("-f")
+        .arg(lab.path())
+        .arg("plan")
+        .env_clear()
+        .env("HOME", lab.dir.path())
+        .env(
+            "AWS_EC2_METADATA_SERVICE_ENDPOINT",
+            format!("http://{addr}"),
+        )
+        .env("AWS_CONFIG_FILE", "/nonexistent")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no AWS credentials found"), "{err}");
+    drop(held);
+}
+
+#[test]
 fn a_region_given_on_the_command_line_is_checked_like_the_files() {
     // 63 characters in us-east-1 (the longest name S3 takes), 68 in ap-southeast-4.
     let lab = Lab::new(

@@ -6,7 +6,8 @@ Usage (stdlib only, any Python >= 3.11):
                   [--port-file PATH] [--latency-ms 50] [--error-rate 0.1]
                   [--drop-after-rate 0.03] [--not-ready-rate 0.2]
                   [--not-ready-first 1] [--seed 7]
-                  [--log calls.jsonl]
+                  [--races notification,nosuchbucket,tagserror]
+                  [--caller-arn ARN] [--log calls.jsonl]
                   [--parent-pid PID]
 
 Point the SDK endpoint (path-style S3) at the proxy.  Once it listens, the proxy
@@ -27,9 +28,31 @@ service/region (SigV4 credential scope) and the operation name, then:
 Per request four numbers are drawn from one random.Random(--seed) (under a lock,
 in arrival order), so a sequential client sees a reproducible fault pattern.
 
+--races LIST (comma-separated) adds answers real AWS gives while a change is
+still propagating, which moto never gives.  They are deterministic (no random
+numbers) and apply only to a call that would otherwise be forwarded, so the
+faults above are unchanged; at most one race answers a call (nosuchbucket first):
+  * notification: after a successful (2xx) Lambda AddPermission, the next S3
+    PutBucketNotificationConfiguration is answered 400 InvalidArgument "Unable to
+    validate the following destination configurations" (not forwarded; once per
+    AddPermission: a flag that AddPermission sets and the answer clears);
+  * nosuchbucket: after a successful CreateBucket, the first configuration write
+    to that bucket (Put BucketTagging, PublicAccessBlock, BucketVersioning,
+    BucketEncryption, BucketLifecycleConfiguration, BucketNotificationConfiguration)
+    is answered 404 NoSuchBucket (not forwarded; once per new bucket, armed again
+    only after a successful DeleteBucket of it; path-style addressing only);
+  * tagserror: every Lambda GetFunction that moto answers 200 loses "Tags" and
+    gets "TagsError" (AccessDeniedException), as when the caller may not
+    lambda:ListTags.  ListTags itself is untouched.
+--caller-arn ARN rewrites <Arn> in every successful STS GetCallerIdentity answer
+(Account and UserId stay), e.g. to act as an AWS Academy assumed-role session.
+Rewritten answers keep the upstream status; races log injected "race" with code
+InvalidArgument / NoSuchBucket / TagsError / CallerArn.
+
 One JSON line per call goes to --log:
   {"seq", "start", "end", "service", "region", "action", "write", "status",
-   "injected": null|"error"|"not-ready"|"expired"|"dropped", "code": error code when status >= 400}
+   "injected": null|"error"|"not-ready"|"expired"|"dropped"|"race",
+   "code": error code when status >= 400, or the race's code}
 Upstream connection failures are logged with status 599 and the client
 connection is closed.
 """
@@ -48,6 +71,7 @@ import threading
 import time
 import typing
 import urllib.parse
+import xml.sax.saxutils
 
 HOP = {
     "connection",
@@ -169,18 +193,34 @@ PROTOCOL = {
 }
 
 
+# S3 bucket configuration writes that a bucket just created or changed may refuse.
+BUCKET_CONFIG_WRITES = (
+    "PutBucketTagging",
+    "PutPublicAccessBlock",
+    "PutBucketVersioning",
+    "PutBucketEncryption",
+    "PutBucketLifecycleConfiguration",
+    "PutBucketNotificationConfiguration",
+)
+# --races kinds. The two refusing ones answer (status, code, message) without forwarding.
+RACES = ("notification", "nosuchbucket", "tagserror")
+RACE_NOTIFICATION = (
+    400,
+    "InvalidArgument",
+    "Unable to validate the following destination configurations",
+)
+RACE_NOSUCHBUCKET = (404, "NoSuchBucket", "The specified bucket does not exist")
+TAGS_ERROR = {
+    "ErrorCode": "AccessDeniedException",
+    "Message": "User is not authorized to perform: lambda:ListTags",
+}
+
+
 # "Not ready yet" answers AWS gives where moto never does (aws-facts S5, L9, I5, E12),
 # each for the operations it really comes from: (status, code, message).
 NOT_READY = {
     **dict.fromkeys(
-        (
-            "PutBucketTagging",
-            "PutPublicAccessBlock",
-            "PutBucketVersioning",
-            "PutBucketEncryption",
-            "PutBucketLifecycleConfiguration",
-            "PutBucketNotificationConfiguration",
-        ),
+        BUCKET_CONFIG_WRITES,
         (
             409,
             "OperationAborted",
@@ -343,6 +383,25 @@ def error_code(headers, body):
     return m.group(1) if m else None
 
 
+def bucket_of(service, raw_path):
+    """The bucket a path-style S3 request addresses (None for other services or '/')."""
+    if service != "s3":
+        return None
+    first = raw_path.partition("?")[0].lstrip("/").split("/", 1)[0]
+    return urllib.parse.unquote(first) or None
+
+
+def races_arg(value):
+    """--races: comma-separated kinds from RACES."""
+    kinds = {k.strip() for k in value.split(",") if k.strip()}
+    unknown = kinds - set(RACES)
+    if unknown:
+        raise argparse.ArgumentTypeError(
+            f"unknown race {', '.join(sorted(unknown))} (known: {', '.join(RACES)})"
+        )
+    return frozenset(kinds)
+
+
 def watch_parent(pid):
     """Exit the process once `pid` is gone (or a zombie); polls every 0.5 s."""
 
@@ -375,6 +434,11 @@ class Proxy(http.server.BaseHTTPRequestHandler):
     seq = 0
     refused: typing.ClassVar[dict] = {}  # action -> how many not-ready answers it got
     log = None
+    # --races state, guarded by lock: a successful AddPermission not yet raced; buckets
+    # whose first configuration write is still to be refused; buckets created (armed once).
+    notify_pending = False
+    new_buckets: typing.ClassVar[set] = set()
+    created_buckets: typing.ClassVar[set] = set()
 
     def setup(self):
         self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -427,6 +491,63 @@ class Proxy(http.server.BaseHTTPRequestHandler):
         self.close_connection = True
         with contextlib.suppress(OSError):
             self.request.shutdown(socket.SHUT_RDWR)
+
+    def take_race(self, service, action, bucket):
+        """The refusing race due for this call, consumed, as (status, code, msg); or None."""
+        races = Proxy.opts.races
+        if service != "s3":
+            return None
+        with Proxy.lock:
+            if (
+                "nosuchbucket" in races
+                and action in BUCKET_CONFIG_WRITES
+                and bucket in Proxy.new_buckets
+            ):
+                Proxy.new_buckets.discard(bucket)
+                return RACE_NOSUCHBUCKET
+            if (
+                "notification" in races
+                and action == "PutBucketNotificationConfiguration"
+                and Proxy.notify_pending
+            ):
+                Proxy.notify_pending = False
+                return RACE_NOTIFICATION
+        return None
+
+    def arm_races(self, service, action, bucket):
+        """Record a call that moto carried out (2xx) for the races it starts."""
+        races = Proxy.opts.races
+        with Proxy.lock:
+            if "notification" in races and service == "lambda" and action == "AddPermission":
+                Proxy.notify_pending = True
+            elif "nosuchbucket" in races and service == "s3" and bucket:
+                if action == "CreateBucket" and bucket not in Proxy.created_buckets:
+                    Proxy.created_buckets.add(bucket)
+                    Proxy.new_buckets.add(bucket)
+                elif action == "DeleteBucket":
+                    Proxy.created_buckets.discard(bucket)
+                    Proxy.new_buckets.discard(bucket)
+
+    def rewrite(self, service, action, rbody):
+        """A successful answer after the rewriting races: (body, race code or None)."""
+        o = Proxy.opts
+        if "tagserror" in o.races and service == "lambda" and action == "GetFunction":
+            try:
+                doc = json.loads(rbody)
+            except ValueError:
+                return rbody, None
+            if isinstance(doc, dict):
+                doc.pop("Tags", None)
+                doc["TagsError"] = dict(TAGS_ERROR)
+                return json.dumps(doc).encode(), "TagsError"
+        if o.caller_arn and service == "sts" and action == "GetCallerIdentity":
+            arn = "<Arn>" + xml.sax.saxutils.escape(o.caller_arn) + "</Arn>"
+            text, n = re.subn(
+                r"<Arn>[^<]*</Arn>", lambda _: arn, rbody.decode("utf-8", "replace"), count=1
+            )
+            if n:
+                return text.encode(), "CallerArn"
+        return rbody, None
 
     def handle_any(self):
         start = time.time()
@@ -488,6 +609,27 @@ class Proxy(http.server.BaseHTTPRequestHandler):
                 status, http.client.responses.get(status, ""), list(headers.items()), payload
             )
             return None
+        if action in o.deny:
+            # What a restricted account (AWS Academy, a least-privilege policy) answers.
+            code = {"restjson": "AccessDeniedException", "json": "AccessDeniedException"}.get(
+                protocol, "UnauthorizedOperation" if protocol == "ec2" else "AccessDenied"
+            )
+            msg = f"User is not authorized to perform: {service}:{action}"
+            headers, payload = error_response(protocol, 403, code, msg, f"faultproxy-{seq:08d}")
+            entry.update(status=403, injected="denied", code=code, end=time.time())
+            self.record(**entry)
+            self.answer(403, "Forbidden", list(headers.items()), payload)
+            return None
+        race = self.take_race(service, action, bucket_of(service, self.path))
+        if race:
+            status, code, msg = race
+            headers, payload = error_response(protocol, status, code, msg, f"faultproxy-{seq:08d}")
+            entry.update(status=status, injected="race", code=code, end=time.time())
+            self.record(**entry)
+            self.answer(
+                status, http.client.responses.get(status, ""), list(headers.items()), payload
+            )
+            return None
         fwd = {k: v for k, v in self.headers.items() if k.lower() not in HOP}
         fwd["Content-Length"] = str(len(body))
         conn = http.client.HTTPConnection(o.up_host, o.up_port, timeout=300)
@@ -504,6 +646,13 @@ class Proxy(http.server.BaseHTTPRequestHandler):
             conn.close()
         code = error_code(rheaders, rbody) if resp.status >= 400 else None
         entry.update(status=resp.status, code=code)
+        if 200 <= resp.status < 300:
+            # Armed before the client can see the answer (and even if it is dropped below:
+            # moto made the change), so the client's next call finds the race.
+            self.arm_races(service, action, bucket_of(service, self.path))
+            rbody, race_code = self.rewrite(service, action, rbody)
+            if race_code:
+                entry.update(injected="race", code=race_code)
         if write and r_drop < o.drop_after_rate:
             self.hang_up()
             entry.update(injected="dropped", end=time.time())
@@ -544,6 +693,22 @@ def main():
         "--expire-after",
         type=int,
         help="answer every call after the first N with the service's expired-token error",
+    )
+    p.add_argument(
+        "--deny",
+        type=lambda v: {a for a in v.split(",") if a},
+        default=set(),
+        help="answer these operations (e.g. ListTags,GetParameters) with the service's AccessDenied",
+    )
+    p.add_argument(
+        "--races",
+        type=races_arg,
+        default=frozenset(),
+        help=f"comma-separated answers AWS gives while a change propagates: {','.join(RACES)}",
+    )
+    p.add_argument(
+        "--caller-arn",
+        help="rewrite the Arn of every successful STS GetCallerIdentity answer to ARN",
     )
     p.add_argument("--parent-pid", type=int)
     o = p.parse_args()

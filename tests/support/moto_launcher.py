@@ -19,6 +19,13 @@ What it adds on top of plain ``moto_server`` (moto 5.2.5):
   but leaves it out of the answer).
 * Lambda UpdateFunctionCode takes ``Architectures`` as AWS does (moto ignores it,
   so an architecture change would never converge).
+* S3 CreateBucket stores the ``Tags`` of its ``CreateBucketConfiguration`` as the
+  bucket's tag set (AWS accepts tags at creation since 2025; moto ignores them).
+* Every bucket created once the server runs starts with AWS's defaults since
+  April 2023: Block Public Access all four true, default encryption SSE-S3
+  (``AES256``, BucketKeyEnabled false) and object ownership ``BucketOwnerEnforced``
+  (an ``x-amz-object-ownership`` header still wins).  Put/Delete of these behave
+  as in moto.
 * ``--parent-pid PID``: a daemon thread polls every 0.5 s and exits the server
   (``os._exit(0)``) once that process is gone, so a test binary that spawns moto
   never leaks it.
@@ -142,6 +149,77 @@ def update_function_code(self, updated_spec):
 
 
 lm.LambdaFunction.update_function_code = update_function_code
+
+# ---- S3: a new bucket gets what AWS gives it ------------------------------------------
+# CreateBucket takes Tags in CreateBucketConfiguration (AWS since 2025; moto ignores them),
+# and every bucket created since April 2023 has Block Public Access on, SSE-S3 default
+# encryption and BucketOwnerEnforced ownership (moto: "not found" for all three).
+from xml.parsers.expat import ExpatError
+
+import moto.s3.models as s3m
+import xmltodict
+
+_creating = threading.local()  # .tags: tags of the CreateBucket this thread is serving
+_serving = False  # set just before the server runs: older buckets keep moto's state
+
+
+def _creation_tags(body):
+    """Tags of a CreateBucketConfiguration body as {key: value}; None if it has none."""
+    if not body:
+        return None
+    try:
+        doc = xmltodict.parse(body, force_list=("Tag",))
+    except (ExpatError, ValueError, TypeError):
+        return None
+    cfg = doc.get("CreateBucketConfiguration") if isinstance(doc, dict) else None
+    tags = cfg.get("Tags") if isinstance(cfg, dict) else None
+    if not isinstance(tags, dict):
+        return None
+    return {
+        tag.get("Key") or "": tag.get("Value") or ""
+        for tag in tags.get("Tag") or []
+        if isinstance(tag, dict)
+    }
+
+
+_orig_bucket_put = s3r.S3Response._bucket_response_put
+
+
+def _bucket_response_put(self, request, bucket_name, querystring):
+    # moto's own parsing (LocationConstraint, the other PUT subresources) is unchanged;
+    # create_bucket below applies the tags once the bucket exists.
+    _creating.tags = _creation_tags(self.body)
+    try:
+        return _orig_bucket_put(self, request, bucket_name, querystring)
+    finally:
+        _creating.tags = None
+
+
+_orig_create_bucket = s3m.S3Backend.create_bucket
+
+
+def create_bucket(self, bucket_name, *args, **kwargs):
+    bucket = _orig_create_bucket(self, bucket_name, *args, **kwargs)  # raises if it exists
+    if _serving:
+        bucket.public_access_block = s3m.PublicAccessBlock(True, True, True, True)
+        bucket.encryption = {
+            "Rule": {
+                "ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"},
+                "BucketKeyEnabled": False,
+            }
+        }
+        bucket.ownership_rule = "BucketOwnerEnforced"
+    tags = getattr(_creating, "tags", None)
+    if tags:
+        _creating.tags = None  # one request, one bucket
+        self.put_bucket_tagging(bucket_name, tags)
+    return bucket
+
+
+s3r.S3Response._bucket_response_put = _bucket_response_put
+s3m.S3Backend.create_bucket = create_bucket
+
 from moto.server import main
 
+_serving = True
 sys.exit(main())

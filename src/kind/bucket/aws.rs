@@ -20,7 +20,7 @@ use super::{
 };
 use crate::aws::Run;
 use crate::aws::error::{AwsError, Class, Ctx, build_err};
-use crate::aws::retry::{NOT_READY_BUDGET, not_ready};
+use crate::aws::retry::{self, NOT_READY_BUDGET};
 use crate::model::{OWNER_TAG, Tags};
 
 /// Reads every declared bucket, and every bucket of the account tagged as this lab's.
@@ -29,8 +29,12 @@ pub(super) async fn read_all(
     declared: &[String],
 ) -> Result<BTreeMap<String, BucketPresence>, AwsError> {
     let (c, lab) = (&run.clients, run.lab.as_str());
+    // Paginated and filtered by region on S3's side: without a parameter S3 leaves out
+    // each bucket's region (and refuses accounts allowed more than 10,000 buckets).
     let listed =
         c.s3.list_buckets()
+            .bucket_region(&c.region)
+            .max_buckets(1000)
             .into_paginator()
             .items()
             .send()
@@ -45,6 +49,21 @@ pub(super) async fn read_all(
     );
     let mut out: BTreeMap<String, BucketPresence> = declared_found?.into_iter().collect();
     let listed = run.discovery(listed.ctx("ListBuckets"), "buckets")?;
+    // S3 answers 403 both for another account's bucket and for one of this account
+    // whose tags the caller may not read; the account's own listing tells them apart.
+    for (name, p) in &out {
+        if *p == BucketPresence::OtherAccount && listed.iter().any(|b| b.name() == Some(name)) {
+            return Err(AwsError {
+                op: "GetBucketTagging",
+                code: "AccessDenied".into(),
+                message: format!(
+                    "bucket `{name}` is this account's, but reading its tags is denied (s3:GetBucketTagging), so labctl cannot tell whose it is"
+                ),
+                status: Some(403),
+                class: Class::AccessDenied,
+            });
+        }
+    }
     let candidates: Vec<String> = listed
         .iter()
         .filter(|b| b.bucket_region().is_none_or(|r| r == c.region))
@@ -106,7 +125,7 @@ async fn read_one(
         Err(e) if e.class == Class::AccessDenied => return Ok(BucketPresence::OtherAccount),
         other => other?,
     };
-    let (versioning, pab, encryption, lifecycle, notification) =
+    let (versioning, pab, encryption, (lifecycle, lifecycle_min_size), notification) =
         (versioning?, pab?, encryption?, lifecycle?, notification?);
     let region = c.region.clone();
     let objects = if count || tag_set.is_none() {
@@ -127,6 +146,7 @@ async fn read_one(
         tag_set,
         objects,
         notification,
+        lifecycle_min_size,
     })))
 }
 
@@ -220,7 +240,9 @@ async fn encryption(s3: &Client, name: &str) -> Result<Option<(String, Option<St
     absent_ok(r, None)
 }
 
-async fn lifecycle(s3: &Client, name: &str) -> Result<Vec<RuleState>, AwsError> {
+/// The rules, and the bucket's TransitionDefaultMinimumObjectSize (written back as it
+/// is: every Put replaces the whole configuration, that setting included).
+async fn lifecycle(s3: &Client, name: &str) -> Result<(Vec<RuleState>, Option<String>), AwsError> {
     let r = s3
         .get_bucket_lifecycle_configuration()
         .bucket(name)
@@ -230,9 +252,12 @@ async fn lifecycle(s3: &Client, name: &str) -> Result<Vec<RuleState>, AwsError> 
         .map(|o| {
             let mut rules: Vec<RuleState> = o.rules().iter().map(rule_state).collect();
             rules.sort();
-            rules
+            let min = o
+                .transition_default_minimum_object_size()
+                .map(|m| m.as_str().to_owned());
+            (rules, min)
         });
-    absent_ok(r, Vec::new())
+    absent_ok(r, (Vec::new(), None))
 }
 
 #[allow(deprecated)] // the legacy top-level Prefix is read so foreign rules diff correctly
@@ -310,20 +335,28 @@ async fn count_objects(s3: &Client, name: &str) -> Result<ObjectCount, AwsError>
 /// Carries out one bucket's steps in order: S3 rejects concurrent configuration writes
 /// on one bucket (OperationAborted), so a bucket's steps never run in parallel.
 pub(super) async fn execute(run: &Run, name: &str, steps: &[Step]) -> Result<(), AwsError> {
+    let mut created = false;
     for step in steps {
-        not_ready(NOT_READY_BUDGET, || step_once(run, name, step)).await?;
+        // Right after CreateBucket, S3 may not know the bucket yet (its configuration is
+        // eventually consistent): NoSuchBucket then means "not yet".
+        let not_yet =
+            |e: &AwsError| e.class == Class::NotReady || (created && e.code == "NoSuchBucket");
+        retry::while_(NOT_READY_BUDGET, not_yet, || step_once(run, name, step)).await?;
+        created |= matches!(step, Step::Create { .. });
     }
     Ok(())
 }
 
-fn tagging(tags: &Tags) -> Result<Tagging, AwsError> {
-    let set = tags
-        .iter()
+fn tag_list(tags: &Tags) -> Result<Vec<Tag>, AwsError> {
+    tags.iter()
         .map(|(k, v)| Tag::builder().key(k).value(v).build())
         .collect::<Result<Vec<_>, _>>()
-        .map_err(build_err)?;
+        .map_err(build_err)
+}
+
+fn tagging(tags: &Tags) -> Result<Tagging, AwsError> {
     Tagging::builder()
-        .set_tag_set(Some(set))
+        .set_tag_set(Some(tag_list(tags)?))
         .build()
         .map_err(build_err)
 }
@@ -332,16 +365,16 @@ async fn step_once(run: &Run, name: &str, step: &Step) -> Result<(), AwsError> {
     let c = &run.clients;
     let s3 = &c.s3;
     match step {
-        Step::Create => {
-            let mut req = s3.create_bucket().bucket(name);
+        Step::Create { tags } => {
+            let mut cfg = CreateBucketConfiguration::builder().set_tags(Some(tag_list(tags)?));
             // us-east-1 must omit the constraint; every other region must send its own.
             if c.region != "us-east-1" {
-                req = req.create_bucket_configuration(
-                    CreateBucketConfiguration::builder()
-                        .location_constraint(BucketLocationConstraint::from(c.region.as_str()))
-                        .build(),
-                );
+                cfg = cfg.location_constraint(BucketLocationConstraint::from(c.region.as_str()));
             }
+            let req = s3
+                .create_bucket()
+                .bucket(name)
+                .create_bucket_configuration(cfg.build());
             match req.send().await.ctx("CreateBucket") {
                 Ok(_) => Ok(()),
                 // Our own earlier attempt whose answer was lost.
@@ -349,11 +382,20 @@ async fn step_once(run: &Run, name: &str, step: &Step) -> Result<(), AwsError> {
                     run.note(format!("s3 bucket {name}: already existed"));
                     Ok(())
                 }
-                Err(mut e) if e.code == "BucketAlreadyExists" || e.status == Some(403) => {
+                Err(mut e) if e.code == "BucketAlreadyExists" => {
                     e.message = format!(
                         "the name `{name}` belongs to another AWS account (bucket names are global)\n  help: choose another name in lab.yaml, e.g. add `-${{account_id}}`"
                     );
                     e.class = Class::Fatal;
+                    Err(e)
+                }
+                // Denied is denied (an AWS Academy session, a restrictive policy), not
+                // "taken": S3 answers BucketAlreadyExists for another account's name.
+                Err(mut e) if e.class == Class::AccessDenied => {
+                    e.message = format!(
+                        "not allowed to create bucket `{name}` (s3:CreateBucket, with its tags: s3:TagResource): {}",
+                        e.message
+                    );
                     Err(e)
                 }
                 Err(e) => Err(e),
@@ -421,22 +463,27 @@ async fn step_once(run: &Run, name: &str, step: &Step) -> Result<(), AwsError> {
                 .ctx("PutBucketEncryption")
                 .map(drop)
         }
-        Step::PutLifecycle(rules) => {
-            let rules = rules
+        Step::PutLifecycle { rules, min_size } => {
+            let sent = rules
                 .iter()
                 .map(lifecycle_rule)
                 .collect::<Result<Vec<_>, _>>()?;
             let cfg = BucketLifecycleConfiguration::builder()
-                .set_rules(Some(rules))
+                .set_rules(Some(sent))
                 .build()
                 .map_err(build_err)?;
             s3.put_bucket_lifecycle_configuration()
                 .bucket(name)
                 .lifecycle_configuration(cfg)
+                .set_transition_default_minimum_object_size(
+                    min_size
+                        .as_deref()
+                        .map(aws_sdk_s3::types::TransitionDefaultMinimumObjectSize::from),
+                )
                 .send()
                 .await
-                .ctx("PutBucketLifecycleConfiguration")
-                .map(drop)
+                .ctx("PutBucketLifecycleConfiguration")?;
+            settled_lifecycle(run, s3, name, rules).await
         }
         Step::DeleteLifecycle => s3
             .delete_bucket_lifecycle()
@@ -446,6 +493,31 @@ async fn step_once(run: &Run, name: &str, step: &Step) -> Result<(), AwsError> {
             .ctx("DeleteBucketLifecycle")
             .map(drop),
         Step::Delete { empty_first } => delete_bucket(s3, name, *empty_first).await,
+    }
+}
+
+/// S3 serves a lifecycle configuration's old rules for a while after a Put: waits
+/// (bounded) until the new ones read back, so the plan right after an apply is clean.
+async fn settled_lifecycle(
+    run: &Run,
+    s3: &Client,
+    name: &str,
+    want: &[RuleState],
+) -> Result<(), AwsError> {
+    let mut want = want.to_vec();
+    want.sort();
+    let start = tokio::time::Instant::now();
+    let mut delay = std::time::Duration::from_millis(500);
+    loop {
+        if lifecycle(s3, name).await?.0 == want {
+            return Ok(());
+        }
+        if start.elapsed() > std::time::Duration::from_secs(60) {
+            run.warn(format!("s3 bucket {name}: its new lifecycle rules did not read back within a minute; the next plan may show them again until S3 catches up"));
+            return Ok(());
+        }
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(std::time::Duration::from_secs(5));
     }
 }
 

@@ -142,12 +142,20 @@ pub struct Work {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Step {
-    Create,
+    /// With its tags: no bucket of labctl's ever exists untagged.
+    Create {
+        tags: Tags,
+    },
     PutTags(Tags),
     PutPublicAccessBlock([bool; 4]),
     PutVersioning(bool),
     PutEncryption(String, Option<String>),
-    PutLifecycle(Vec<RuleState>),
+    /// The rules, and the bucket's TransitionDefaultMinimumObjectSize as it was (a Put
+    /// replaces the whole configuration).
+    PutLifecycle {
+        rules: Vec<RuleState>,
+        min_size: Option<String>,
+    },
     DeleteLifecycle,
     /// `empty_first`: every object, version and delete marker goes first (only with
     /// `--empty-buckets`); otherwise a bucket holding anything is kept and reported.
@@ -223,6 +231,9 @@ pub struct LiveBucket {
     /// adopted; `truncated` when there are more than one page.
     pub objects: Option<ObjectCount>,
     pub notification: LiveNotification,
+    /// The lifecycle configuration's TransitionDefaultMinimumObjectSize: not managed,
+    /// only kept.
+    pub lifecycle_min_size: Option<String>,
 }
 
 impl LiveBucket {

@@ -145,22 +145,14 @@ fn ownership(
             help: "labs never share buckets: choose another name, or destroy the other lab first"
                 .into(),
         }),
+        // labctl creates buckets with their tags, so an untagged one is never a
+        // leftover of its own: it is taken over only when the user says so.
         None => {
-            let empty_untagged = lb.tag_set.is_none() && lb.objects.is_some_and(|n| n.count == 0);
             if cx.opts.adopt {
                 Ok((
                     cx.adopt(addr),
                     Some(
                         "adopted: exists in this account without labctl's tag (--adopt)".to_owned(),
-                    ),
-                ))
-            } else if empty_untagged {
-                // What an apply interrupted between CreateBucket and PutBucketTagging leaves:
-                // safe to take, since it holds nothing of anyone's.
-                Ok((
-                    cx.adopt(addr),
-                    Some(
-                        "adopted: empty and untagged, as an interrupted apply leaves it".to_owned(),
                     ),
                 ))
             } else {
@@ -216,7 +208,7 @@ fn present(cx: &Ctx<'_>, b: &Bucket, lb: &LiveBucket, addr: Addr, out: &mut Emit
         changes.push(c);
         steps.push(Step::PutVersioning(want.versioning == Versioning::Enabled));
     }
-    if want.encryption != have.encryption {
+    if !same_encryption(&want.encryption, &have.encryption) {
         changes.push(Change::new(
             "encryption",
             fmt_enc(&have.encryption),
@@ -231,7 +223,10 @@ fn present(cx: &Ctx<'_>, b: &Bucket, lb: &LiveBucket, addr: Addr, out: &mut Emit
         steps.push(if want.lifecycle.is_empty() {
             Step::DeleteLifecycle
         } else {
-            Step::PutLifecycle(want.lifecycle.clone())
+            Step::PutLifecycle {
+                rules: want.lifecycle.clone(),
+                min_size: lb.lifecycle_min_size.clone(),
+            }
         });
     }
     if !steps.is_empty() || reason.is_some() {
@@ -251,11 +246,12 @@ fn present(cx: &Ctx<'_>, b: &Bucket, lb: &LiveBucket, addr: Addr, out: &mut Emit
 }
 
 fn create_steps(want: &BucketConfig) -> Vec<Step> {
-    // Tags right after CreateBucket: the shorter the untagged window, the less a crash
-    // can leave behind. Versioning before any object can be written.
+    // Tags in CreateBucket itself: a crash can never leave a bucket of labctl's
+    // untagged. Versioning before any object can be written.
     let mut steps = vec![
-        Step::Create,
-        Step::PutTags(want.tags.clone()),
+        Step::Create {
+            tags: want.tags.clone(),
+        },
         Step::PutPublicAccessBlock(want.public_access_block),
     ];
     if want.versioning == Versioning::Enabled {
@@ -265,7 +261,10 @@ fn create_steps(want: &BucketConfig) -> Vec<Step> {
         steps.push(Step::PutEncryption(a.clone(), k.clone()));
     }
     if !want.lifecycle.is_empty() {
-        steps.push(Step::PutLifecycle(want.lifecycle.clone()));
+        steps.push(Step::PutLifecycle {
+            rules: want.lifecycle.clone(),
+            min_size: None,
+        });
     }
     steps
 }
@@ -341,6 +340,33 @@ fn fmt_pab(v: [bool; 4]) -> String {
             "acls={} ignore_acls={} policy={} restrict={}",
             v[0], v[1], v[2], v[3]
         ),
+    }
+}
+
+/// A KMS key named by alias, key id or either ARN is the same key: S3 reads an alias
+/// back as its ARN.
+fn same_encryption(
+    a: &Option<(String, Option<String>)>,
+    b: &Option<(String, Option<String>)>,
+) -> bool {
+    fn key(k: &Option<String>) -> Option<String> {
+        let k = k.as_deref()?;
+        // arn:aws:kms:REGION:ACCOUNT:alias/NAME or :key/ID
+        let tail = if k.starts_with("arn:") {
+            k.splitn(6, ':').nth(5).unwrap_or(k)
+        } else {
+            k
+        };
+        Some(if tail.starts_with("alias/") || tail.starts_with("key/") {
+            tail.to_owned()
+        } else {
+            format!("key/{tail}")
+        })
+    }
+    match (a, b) {
+        (Some((x, kx)), Some((y, ky))) => x == y && key(kx) == key(ky),
+        (None, None) => true,
+        _ => false,
     }
 }
 

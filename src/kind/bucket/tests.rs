@@ -56,6 +56,7 @@ fn in_sync() -> LiveState {
                 config,
                 objects: None,
                 notification: Default::default(),
+                lifecycle_min_size: None,
             })),
         );
     }
@@ -178,4 +179,36 @@ fn undeclared_buckets_holding_data_go_with_empty_buckets() {
         (p.actions[0].op, p.actions[0].addr.name.as_str()),
         (Op::Delete, "demo-old-111122223333")
     );
+}
+
+#[test]
+fn a_kms_key_by_alias_or_arn_is_the_same_key() {
+    let mut live = in_sync();
+    let lab = crate::config::parse_str(
+        "lab.yaml",
+        &LAB.replace(
+            "    versioning: true\n    lifecycle:",
+            "    versioning: true\n    encryption: aws:kms\n    kms_key: alias/aws/s3\n    lifecycle:",
+        ),
+        Path::new("."),
+    )
+    .expect("valid fixture");
+    let kms = |k: &str| Some(("aws:kms".to_owned(), Some(k.to_owned())));
+    // S3 reads an alias back as the alias's ARN: no drift.
+    edit(&mut live, "demo-source-111122223333", |c| {
+        c.encryption = kms("arn:aws:kms:us-east-1:111122223333:alias/aws/s3")
+    });
+    let p = diff(&lab, &vars(&lab), &live, Options::default());
+    assert!(
+        p.actions.is_empty(),
+        "{:?}",
+        p.actions.iter().map(|a| &a.changes).collect::<Vec<_>>()
+    );
+    // Another key is a change.
+    edit(&mut live, "demo-source-111122223333", |c| {
+        c.encryption =
+            kms("arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab")
+    });
+    let p = diff(&lab, &vars(&lab), &live, Options::default());
+    assert_eq!(p.actions.len(), 1);
 }

@@ -14,7 +14,9 @@ use super::{
     LivePermission, PermissionStep,
 };
 use crate::aws::error::{AwsError, Class, Ctx, gone_ok};
+use crate::aws::retry::Patience;
 use crate::aws::{Clients, Run};
+use crate::model::Tags;
 use crate::names::layer_marker;
 
 fn err(op: &'static str, message: String) -> AwsError {
@@ -134,12 +136,44 @@ async fn read_function(c: &Clients, name: &str) -> Result<Option<LiveFunction>, 
             .map(|a| a.as_str().to_owned())
             .unwrap_or_else(|| "x86_64".into()),
         code_sha256: cfg.code_sha256().unwrap_or_default().to_owned(),
-        tags: out
-            .tags()
-            .map(|t| t.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
-            .unwrap_or_default(),
+        tags: match (out.tags(), out.tags_error()) {
+            (Some(t), _) => t.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            // Lambda leaves the tags out of GetFunction without an explicit
+            // lambda:ListTags allow: ask for them, never take "no answer" for "not ours".
+            (None, Some(_)) => list_tags(c, cfg.function_arn().unwrap_or(name)).await?,
+            (None, None) => Tags::new(),
+        },
         permissions,
     }))
+}
+
+async fn list_tags(c: &Clients, arn: &str) -> Result<Tags, AwsError> {
+    match c
+        .lambda
+        .list_tags()
+        .resource(arn)
+        .send()
+        .await
+        .ctx("ListTags")
+    {
+        Ok(o) => Ok(o
+            .tags()
+            .map(|t| t.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+            .unwrap_or_default()),
+        Err(mut e) if e.class == Class::AccessDenied => {
+            e.message = format!(
+                "the tags of {arn} are not readable: labctl needs lambda:ListTags (and lambda:TagResource to create functions) to tell the lab's functions from others\n  help: allow lambda:ListTags, lambda:TagResource and lambda:UntagResource on the lab's functions; {}",
+                e.message
+            );
+            Err(e)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Upload calls carry up to 50 MB: they get the long timeouts.
+fn upload_config() -> aws_sdk_lambda::config::Builder {
+    aws_sdk_lambda::config::Builder::default().timeout_config(crate::aws::timeouts(true))
 }
 
 /// Statements of a resource policy, by Sid.
@@ -300,11 +334,9 @@ pub(super) async fn execute_layer(run: &Run, name: &str, step: &LayerStep) -> Re
                             req = req.compatible_runtimes(Runtime::from(r.as_str()));
                         }
                         req.customize()
-                            .config_override(
-                                aws_sdk_lambda::config::Builder::default().retry_config(
-                                    aws_sdk_lambda::config::retry::RetryConfig::disabled(),
-                                ),
-                            )
+                            .config_override(upload_config().retry_config(
+                                aws_sdk_lambda::config::retry::RetryConfig::disabled(),
+                            ))
                             .send()
                             .await
                             .ctx("PublishLayerVersion")
@@ -348,8 +380,6 @@ fn layer_arns(spec: &FunctionSpec, run: &Run) -> Result<Vec<String>, AwsError> {
 
 /// How long to wait for Lambda to finish a create or update (it is asynchronous).
 const SETTLE: Duration = Duration::from_secs(300);
-/// How long a new role may take to become assumable by Lambda (IAM propagation).
-const ROLE_PROPAGATION: Duration = Duration::from_secs(120);
 
 async fn settle(c: &Clients, name: &str, created: bool) -> Result<(), AwsError> {
     let r = if created {
@@ -407,41 +437,82 @@ async fn idle(c: &Clients, name: &str) -> Result<(), AwsError> {
     }
 }
 
-/// Retries what Lambda refuses while a function is busy or a new role is not yet usable.
-async fn patiently<T, F, Fut>(f: F) -> Result<T, AwsError>
+/// How long a role, an inline policy or a KMS grant may take to be usable by Lambda
+/// when it changed in this run (terraform allows the same); one that did not change
+/// is not propagating, so its refusal stands after a short wait.
+const IAM_PROPAGATION: Duration = Duration::from_secs(15 * 60);
+const IAM_SETTLED: Duration = Duration::from_secs(120);
+
+/// What Lambda answers while IAM (or KMS) has not caught up with a change.
+fn iam_not_propagated(e: &AwsError) -> bool {
+    e.code == "InvalidParameterValueException"
+        && [
+            "cannot be assumed by Lambda",
+            "The provided execution role does not have permissions",
+            "KMS key is invalid for CreateGrant",
+        ]
+        .iter()
+        .any(|m| e.message.contains(m))
+}
+
+/// Retries what Lambda refuses while a function is busy or its role not yet usable.
+async fn patiently<T, F, Fut>(run: &Run, what: &str, fresh_role: bool, f: F) -> Result<T, AwsError>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T, AwsError>>,
 {
-    retry_while(true, f).await
+    retry_while(run, what, true, fresh_role, f).await
 }
 
 /// `busy_conflicts`: a ResourceConflictException means "busy, try later". For creates
 /// it means "already exists", which waiting cannot change.
-async fn retry_while<T, F, Fut>(busy_conflicts: bool, mut f: F) -> Result<T, AwsError>
+async fn retry_while<T, F, Fut>(
+    run: &Run,
+    what: &str,
+    busy_conflicts: bool,
+    fresh_role: bool,
+    mut f: F,
+) -> Result<T, AwsError>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T, AwsError>>,
 {
-    let start = tokio::time::Instant::now();
+    let mut patience = Patience::default();
     let mut delay = Duration::from_millis(500);
+    let iam_budget = if fresh_role {
+        IAM_PROPAGATION
+    } else {
+        IAM_SETTLED
+    };
     loop {
-        match f().await {
+        let e = match f().await {
+            // "The statement id ... already exists" is a conflict too, and final.
             Err(e)
-                // "The statement id ... already exists" is a conflict too, and final.
-                if ((e.class == Class::NotReady
+                if e.class == Class::NotReady
                     && (busy_conflicts || e.code != "ResourceConflictException")
-                    && !e.message.contains("already exists"))
-                    || (e.code == "InvalidParameterValueException"
-                        && e.message.contains("cannot be assumed")))
-                    && start.elapsed() < ROLE_PROPAGATION =>
+                    && !e.message.contains("already exists")
+                    && patience.elapsed() < IAM_SETTLED =>
             {
-                tracing::info!(code = %e.code, "not ready yet, retrying in {delay:?}");
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(Duration::from_secs(10));
+                patience.tell(
+                    run,
+                    &format!("{what}: Lambda is busy with an earlier change"),
+                    IAM_SETTLED,
+                );
+                e
+            }
+            Err(e) if iam_not_propagated(&e) && patience.elapsed() < iam_budget => {
+                patience.tell(
+                    run,
+                    &format!("{what}: its role is not yet usable by Lambda (IAM propagation)"),
+                    iam_budget,
+                );
+                e
             }
             other => return other,
-        }
+        };
+        tracing::info!(code = %e.code, "not ready yet, retrying in {delay:?}");
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(Duration::from_secs(10));
     }
 }
 
@@ -462,7 +533,8 @@ pub(super) async fn execute_function(
         match step {
             FunctionStep::Create { spec, wait_active } => {
                 let layers = layer_arns(spec, run)?;
-                let created = retry_while(false, || async {
+                let what = format!("lambda function {name}");
+                let created = retry_while(run, &what, false, spec.fresh_role, || async {
                     l.create_function()
                         .function_name(name)
                         .role(&spec.role)
@@ -479,6 +551,8 @@ pub(super) async fn execute_function(
                                 .build(),
                         )
                         .set_tags(Some(spec.tags.clone().into_iter().collect()))
+                        .customize()
+                        .config_override(upload_config())
                         .send()
                         .await
                         .ctx("CreateFunction")
@@ -504,11 +578,13 @@ pub(super) async fn execute_function(
             }
             FunctionStep::UpdateCode { zip, architecture } => {
                 idle(c, name).await?;
-                patiently(|| async {
+                patiently(run, &format!("lambda function {name}"), false, || async {
                     l.update_function_code()
                         .function_name(name)
                         .zip_file(Blob::new(zip.as_ref().clone()))
                         .architectures(Architecture::from(architecture.as_str()))
+                        .customize()
+                        .config_override(upload_config())
                         .send()
                         .await
                         .ctx("UpdateFunctionCode")
@@ -519,20 +595,25 @@ pub(super) async fn execute_function(
             FunctionStep::UpdateConfig(spec) => {
                 let layers = layer_arns(spec, run)?;
                 idle(c, name).await?;
-                patiently(|| async {
-                    l.update_function_configuration()
-                        .function_name(name)
-                        .role(&spec.role)
-                        .runtime(Runtime::from(spec.runtime.as_str()))
-                        .handler(&spec.handler)
-                        .timeout(spec.timeout)
-                        .memory_size(spec.memory)
-                        .environment(env(spec))
-                        .set_layers(Some(layers.clone()))
-                        .send()
-                        .await
-                        .ctx("UpdateFunctionConfiguration")
-                })
+                patiently(
+                    run,
+                    &format!("lambda function {name}"),
+                    spec.fresh_role,
+                    || async {
+                        l.update_function_configuration()
+                            .function_name(name)
+                            .role(&spec.role)
+                            .runtime(Runtime::from(spec.runtime.as_str()))
+                            .handler(&spec.handler)
+                            .timeout(spec.timeout)
+                            .memory_size(spec.memory)
+                            .environment(env(spec))
+                            .set_layers(Some(layers.clone()))
+                            .send()
+                            .await
+                            .ctx("UpdateFunctionConfiguration")
+                    },
+                )
                 .await?;
                 settle(c, name, false).await?;
             }
@@ -554,13 +635,25 @@ pub(super) async fn execute_function(
                         .ctx("TagResource")?;
                 }
             }
-            FunctionStep::Delete => gone_ok(
-                l.delete_function()
-                    .function_name(name)
-                    .send()
-                    .await
-                    .ctx("DeleteFunction"),
-            )?,
+            FunctionStep::Delete => {
+                gone_ok(
+                    l.delete_function()
+                        .function_name(name)
+                        .send()
+                        .await
+                        .ctx("DeleteFunction"),
+                )?;
+                // Lambda makes it on the first invocation and never deletes it: a later
+                // lab of the same name would inherit the old logs.
+                gone_ok(
+                    c.logs
+                        .delete_log_group()
+                        .log_group_name(format!("/aws/lambda/{name}"))
+                        .send()
+                        .await
+                        .ctx("DeleteLogGroup"),
+                )?;
+            }
         }
     }
     Ok(())
@@ -617,31 +710,36 @@ async fn send_permissions(
                         Err(e) => Err(e),
                     }
                 };
-                let r = patiently(|| {
-                    run.once(
-                        "AddPermission",
-                        || async {
-                            c.lambda
-                                .add_permission()
-                                .function_name(function)
-                                .statement_id(sid)
-                                .action("lambda:InvokeFunction")
-                                .principal(principal)
-                                .source_arn(source_arn)
-                                .set_source_account(source_account.clone())
-                                .customize()
-                                .config_override(
-                                    aws_sdk_lambda::config::Builder::default().retry_config(
-                                        aws_sdk_lambda::config::retry::RetryConfig::disabled(),
-                                    ),
-                                )
-                                .send()
-                                .await
-                                .ctx("AddPermission")
-                        },
-                        has_sid,
-                    )
-                })
+                let r = patiently(
+                    run,
+                    &format!("lambda permissions {function}"),
+                    false,
+                    || {
+                        run.once(
+                            "AddPermission",
+                            || async {
+                                c.lambda
+                                    .add_permission()
+                                    .function_name(function)
+                                    .statement_id(sid)
+                                    .action("lambda:InvokeFunction")
+                                    .principal(principal)
+                                    .source_arn(source_arn)
+                                    .set_source_account(source_account.clone())
+                                    .customize()
+                                    .config_override(
+                                        aws_sdk_lambda::config::Builder::default().retry_config(
+                                            aws_sdk_lambda::config::retry::RetryConfig::disabled(),
+                                        ),
+                                    )
+                                    .send()
+                                    .await
+                                    .ctx("AddPermission")
+                            },
+                            has_sid,
+                        )
+                    },
+                )
                 .await;
                 match r {
                     Err(e)

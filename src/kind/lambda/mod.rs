@@ -97,11 +97,21 @@ impl Resource for Family {
             },
         );
         let (layers, foreign_layers) = lys?;
+        let mut artifacts = artifacts?;
+        if !run.destroying {
+            // pip may take a while: off the async threads.
+            let (lab, live) = (lab.clone(), layers.clone());
+            artifacts = tokio::task::spawn_blocking(move || {
+                artifacts::build_new_layers(&lab, &mut artifacts, &live);
+                artifacts
+            })
+            .await?;
+        }
         Ok(Live {
             functions: fns?,
             layers,
             foreign_layers,
-            artifacts: artifacts?,
+            artifacts,
         })
     }
 
@@ -173,13 +183,35 @@ pub enum Via {
     EventBridge,
 }
 
-/// Local build results the plan compares with live state: function packages (with
-/// their CodeSha256) and layer content keys, by logical name.
+/// Local build results the plan compares with live state, by logical name.
 #[derive(Debug, Clone, Default)]
 pub struct Artifacts {
-    pub functions: BTreeMap<String, (String, Arc<Vec<u8>>)>,
-    pub layers: BTreeMap<String, String>,
+    pub functions: BTreeMap<String, FunctionPackage>,
+    pub layers: BTreeMap<String, LayerArtifact>,
 }
+
+#[derive(Debug, Clone)]
+pub struct FunctionPackage {
+    /// Lambda's CodeSha256 of `zip`.
+    pub sha256: String,
+    pub zip: Arc<Vec<u8>>,
+    pub unzipped: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct LayerArtifact {
+    /// What the layer is built from, hashed: kept in its versions' descriptions.
+    pub key: String,
+    /// Sizes, where the zip is at hand (a `zip:` layer, or a built one).
+    pub zipped: Option<u64>,
+    pub unzipped: Option<u64>,
+    /// Why a layer that must be published could not be built.
+    pub build_error: Option<String>,
+}
+
+/// Lambda's limits for code uploaded directly and for a function with its layers.
+pub const MAX_ZIPPED: u64 = 50 * 1024 * 1024;
+pub const MAX_UNZIPPED: u64 = 250 * 1024 * 1024;
 
 #[derive(Debug, Clone, Default)]
 pub struct Live {
@@ -279,6 +311,9 @@ pub struct FunctionSpec {
     pub architecture: String,
     pub zip: Arc<Vec<u8>>,
     pub tags: Tags,
+    /// The role (or its policies) changes in this run: IAM may take minutes to make it
+    /// usable by Lambda, and the function waits that long.
+    pub fresh_role: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -3,13 +3,16 @@
 use std::collections::BTreeMap;
 
 use super::{
-    FUNCTION, FunctionSpec, FunctionStep, LAYER, LayerRef, LayerStep, LivePermission, PERMISSIONS,
-    PermissionStep, Via, Work,
+    FUNCTION, FunctionSpec, FunctionStep, LAYER, LayerRef, LayerStep, LivePermission, MAX_UNZIPPED,
+    MAX_ZIPPED, PERMISSIONS, PermissionStep, Via, Work,
 };
 use crate::kind::bucket::NOTIFICATION;
 use crate::kind::role::{self, ROLE, Role};
 use crate::kind::{Ctx, Emit};
-use crate::names::{bucket_arn, layer_description, role_arn, rule_arn, rule_name};
+use crate::names::{
+    bucket_arn, bucket_of_s3_sid, events_permission_sid, layer_description, role_arn, rule_arn,
+    rule_name, s3_permission_sid,
+};
 use crate::plan::tags;
 use crate::plan::{Addr, Change, PlanError};
 
@@ -34,10 +37,10 @@ pub(super) fn plan(cx: &Ctx<'_>, out: &mut Emit<'_, Work>) {
             });
             continue;
         }
-        let Some(key) = art.layers.get(logical) else {
+        let Some(built) = art.layers.get(logical) else {
             continue;
         };
-        let description = layer_description(&lab.name, key);
+        let description = layer_description(&lab.name, &built.key);
         // Of the versions with this content (a race can publish two), prefer one a
         // function already uses, so the lab converges instead of flapping.
         let in_use = |arn: &str| {
@@ -57,6 +60,29 @@ pub(super) fn plan(cx: &Ctx<'_>, out: &mut Emit<'_, Work>) {
             .copied();
         if let Some(v) = existing {
             layer_refs.insert(logical.clone(), LayerRef::Arn(v.arn.clone()));
+            continue;
+        }
+        if let Some(why) = &built.build_error {
+            out.error(PlanError {
+                addr,
+                message: format!("layer `{logical}` (line {}) cannot be built: {why}", layer.pos.line),
+                help: "check the requirements (pinned `Package==1.2.3`, with wheels for the layer's Python and architecture) and that pip can reach PyPI".into(),
+            });
+            continue;
+        }
+        if let Some(n) = built.zipped.filter(|n| *n > MAX_ZIPPED) {
+            out.error(PlanError {
+                addr,
+                message: format!(
+                    "layer `{logical}` (line {}) is {} zipped; Lambda takes {} uploaded directly",
+                    layer.pos.line,
+                    mb(n),
+                    mb(MAX_ZIPPED)
+                ),
+                help:
+                    "split its packages into two layers, or drop those the functions do not import"
+                        .into(),
+            });
             continue;
         }
         layer_refs.insert(logical.clone(), LayerRef::Published(name.clone()));
@@ -134,9 +160,13 @@ pub(super) fn plan(cx: &Ctx<'_>, out: &mut Emit<'_, Work>) {
             }
             continue;
         };
-        let Some((sha, zip)) = art.functions.get(logical) else {
+        let Some(pkg) = art.functions.get(logical) else {
             continue;
         };
+        let (sha, zip) = (&pkg.sha256, &pkg.zip);
+        if !fits(cx, logical, f, pkg, out) {
+            continue;
+        }
         let tags = cx.tags(&f.tags);
         let environment: BTreeMap<String, String> = f
             .environment
@@ -164,6 +194,7 @@ pub(super) fn plan(cx: &Ctx<'_>, out: &mut Emit<'_, Work>) {
             architecture: f.architecture.as_str().to_owned(),
             zip: zip.clone(),
             tags: tags.clone(),
+            fresh_role: role_addr.as_ref().is_some_and(|r| out.planned(r).is_some()),
         };
         let mut after: Vec<Addr> = role_addr.into_iter().collect();
         after.extend(f.layers.iter().map(|l| Addr::new(LAYER, lab.physical(l))));
@@ -334,6 +365,56 @@ pub(super) fn plan(cx: &Ctx<'_>, out: &mut Emit<'_, Work>) {
     }
 }
 
+/// Whether a function's package is within what Lambda takes: 50 MB zipped, and 250 MB
+/// unzipped with its layers (those whose size is known). Otherwise a plan error says
+/// what to do, before anything is written.
+fn fits(
+    cx: &Ctx<'_>,
+    logical: &str,
+    f: &super::Function,
+    pkg: &super::FunctionPackage,
+    out: &mut Emit<'_, Work>,
+) -> bool {
+    let addr = Addr::new(FUNCTION, cx.lab.physical(logical));
+    let zipped = pkg.zip.len() as u64;
+    if zipped > MAX_ZIPPED {
+        out.error(PlanError {
+            addr,
+            message: format!("function `{logical}` (line {}): its package is {} zipped; Lambda takes {} uploaded directly", f.pos.line, mb(zipped), mb(MAX_ZIPPED)),
+            help: "move its dependencies into a layer (`layers:` with `requirements:`)".into(),
+        });
+        return false;
+    }
+    let mut parts = vec![format!("code {}", mb(pkg.unzipped))];
+    let mut total = pkg.unzipped;
+    for l in &f.layers {
+        if let Some(n) = cx
+            .live
+            .lambda
+            .artifacts
+            .layers
+            .get(l)
+            .and_then(|a| a.unzipped)
+        {
+            total += n;
+            parts.push(format!("layer {l} {}", mb(n)));
+        }
+    }
+    if total > MAX_UNZIPPED {
+        out.error(PlanError {
+            addr,
+            message: format!("function `{logical}` (line {}) unzips to {} with its layers ({}); Lambda allows {}", f.pos.line, mb(total), parts.join(", "), mb(MAX_UNZIPPED)),
+            help: "drop packages the function does not import, or split the work across functions".into(),
+        });
+        return false;
+    }
+    true
+}
+
+fn mb(bytes: u64) -> String {
+    format!("{:.1} MB", bytes as f64 / (1024.0 * 1024.0))
+}
+
 fn show_layers(ls: &[LayerRef]) -> String {
     ls.iter()
         .map(|l| match l {
@@ -351,11 +432,6 @@ fn show_layers(ls: &[LayerRef]) -> String {
         .join(", ")
 }
 
-/// The statement id that lets S3 invoke a function for `bucket`.
-pub fn s3_sid(bucket: &str) -> String {
-    format!("labctl-s3-{bucket}")
-}
-
 /// The statements that let S3 (direct triggers) and EventBridge (rules) invoke a function.
 fn permissions(cx: &Ctx<'_>, logical: &str, name: &str, out: &mut Emit<'_, Work>) {
     let lab = cx.lab;
@@ -369,7 +445,7 @@ fn permissions(cx: &Ctx<'_>, logical: &str, name: &str, out: &mut Emit<'_, Work>
         match t.via {
             Via::S3 => {
                 want.insert(
-                    s3_sid(bucket),
+                    s3_permission_sid(bucket),
                     LivePermission {
                         principal: "s3.amazonaws.com".into(),
                         source_arn: Some(bucket_arn(bucket)),
@@ -380,7 +456,7 @@ fn permissions(cx: &Ctx<'_>, logical: &str, name: &str, out: &mut Emit<'_, Work>
             Via::EventBridge => {
                 let rule = rule_name(name, i);
                 want.insert(
-                    format!("labctl-events-{rule}"),
+                    events_permission_sid(&rule),
                     LivePermission {
                         principal: "events.amazonaws.com".into(),
                         source_arn: Some(rule_arn(&cx.vars.region, account, &rule)),
@@ -448,7 +524,7 @@ fn permissions(cx: &Ctx<'_>, logical: &str, name: &str, out: &mut Emit<'_, Work>
     // Take S3's right to invoke away only after the bucket stopped naming the function,
     // or the bucket keeps an entry S3 can no longer deliver.
     for sid in have.keys().filter(|s| !want.contains_key(*s)) {
-        if let Some(bucket) = sid.strip_prefix("labctl-s3-") {
+        if let Some(bucket) = bucket_of_s3_sid(sid) {
             a.after.push(Addr::new(NOTIFICATION, bucket));
         }
     }

@@ -98,3 +98,63 @@ fn leftovers_go_in_order_and_foreign_functions_stay() {
         ]
     );
 }
+
+/// A lab whose function uses a layer; its packages and sizes are made up.
+fn sized(code_zipped: usize, code_unzipped: u64, layer_unzipped: u64) -> crate::kind::Plan {
+    let lab = lab(
+        &std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("lab.yaml"))
+            .expect("lab.yaml")
+            .replace("lab: photo-lab", "lab: demo"),
+    );
+    let mut live = LiveState::default();
+    live.lambda.artifacts = super::artifacts::build(&lab).expect("packages");
+    let pkg = live
+        .lambda
+        .artifacts
+        .functions
+        .get_mut("compress")
+        .expect("compress");
+    pkg.zip = std::sync::Arc::new(vec![0; code_zipped]);
+    pkg.unzipped = code_unzipped;
+    let layer = live
+        .lambda
+        .artifacts
+        .layers
+        .get_mut("pillow")
+        .expect("pillow");
+    layer.zipped = Some(layer_unzipped / 3);
+    layer.unzipped = Some(layer_unzipped);
+    diff(&lab, &lab.vars(ACCOUNT), &live, Options::default())
+}
+
+#[test]
+fn lambdas_upload_limits_are_plan_errors() {
+    const MB: u64 = 1024 * 1024;
+    assert!(sized(1_000, 10 * MB, 40 * MB).errors.is_empty());
+    let p = sized(51 * MB as usize, 60 * MB, 10 * MB);
+    assert!(
+        p.errors[0]
+            .message
+            .contains("its package is 51.0 MB zipped")
+            && p.errors[0].help.contains("layer"),
+        "{:?}",
+        p.errors
+    );
+    let p = sized(1_000, 200 * MB, 60 * MB);
+    assert!(
+        p.errors[0]
+            .message
+            .contains("unzips to 260.0 MB with its layers (code 200.0 MB, layer pillow 60.0 MB); Lambda allows 250.0 MB"),
+        "{:?}",
+        p.errors
+    );
+    let p = sized(1_000, 10 * MB, 160 * MB);
+    assert!(
+        p.errors
+            .iter()
+            .any(|e| e.message.contains("layer `pillow` (line")
+                && e.message.contains("53.3 MB zipped")),
+        "{:?}",
+        p.errors
+    );
+}

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use super::{LiveRole, Step, policy};
 use crate::aws::error::{AwsError, Class, Ctx, build_err, gone_ok};
-use crate::aws::{Clients, Run};
+use crate::aws::{Clients, Run, retry};
 use crate::model::{OWNER_TAG, Tags};
 use crate::names::ROLE_PATH;
 
@@ -35,7 +35,7 @@ impl ExistingRole {
 
 /// The declared role (managed, or `existing` as its ARN) and every role tagged as the lab's.
 pub(super) async fn read(run: &Run, role: Option<&(String, bool)>) -> Result<Roles, AwsError> {
-    let (c, lab) = (&run.clients, run.lab.as_str());
+    let c = &run.clients;
     let (declared, discovered) = tokio::join!(
         async {
             match role {
@@ -57,7 +57,7 @@ pub(super) async fn read(run: &Run, role: Option<&(String, bool)>) -> Result<Rol
                 None => Ok((None, None)),
             }
         },
-        discover(c, lab, role)
+        discover(run, role)
     );
     let (declared, existing) = declared?;
     let mut roles = discovered?;
@@ -67,14 +67,15 @@ pub(super) async fn read(run: &Run, role: Option<&(String, bool)>) -> Result<Rol
     Ok((roles, existing))
 }
 
-/// Roles of this lab no longer declared, found by path and tag.
+/// Roles of this lab no longer declared, found by path and tag; their tags are read a
+/// few at a time (a class account holds hundreds, and IAM throttles early).
 async fn discover(
-    c: &Clients,
-    lab: &str,
+    run: &Run,
     role: Option<&(String, bool)>,
 ) -> Result<BTreeMap<String, LiveRole>, AwsError> {
-    let mut roles = BTreeMap::new();
-    let listed = match c
+    use futures_util::stream::{self, StreamExt, TryStreamExt};
+    let (c, lab) = (&run.clients, run.lab.as_str());
+    let listed = c
         .iam
         .list_roles()
         .path_prefix(ROLE_PATH)
@@ -83,39 +84,45 @@ async fn discover(
         .send()
         .try_collect()
         .await
-        .ctx("ListRoles")
-    {
-        Ok(l) => l,
-        Err(e) if e.class == Class::AccessDenied => Vec::new(),
-        Err(e) => return Err(e),
-    };
-    for r in listed {
-        let name = r.role_name().to_owned();
-        if role.is_some_and(|(n, _)| n.eq_ignore_ascii_case(&name)) {
-            continue;
-        }
-        // Another lab's role may be deleted between the listing and this read.
-        let tags = match c
-            .iam
-            .list_role_tags()
-            .role_name(&name)
-            .send()
-            .await
-            .ctx("ListRoleTags")
-        {
-            Err(e) if e.class == Class::NotFound => continue,
-            other => other?,
-        };
-        if tags
-            .tags()
-            .iter()
-            .any(|t| t.key() == OWNER_TAG && t.value() == lab)
-            && let Some(live) = read_role(c, &name).await?
-        {
-            roles.insert(name, live);
-        }
-    }
-    Ok(roles)
+        .ctx("ListRoles");
+    let listed = run.discovery(listed, "IAM roles")?;
+    let names: Vec<String> = listed
+        .iter()
+        .map(|r| r.role_name().to_owned())
+        .filter(|n| !role.is_some_and(|(d, _)| d.eq_ignore_ascii_case(n)))
+        .collect();
+    let found: Vec<Option<LiveRole>> = stream::iter(names)
+        .map(|name| async move {
+            // Another lab's role may be deleted between the listing and this read.
+            let tags = match c
+                .iam
+                .list_role_tags()
+                .role_name(&name)
+                .send()
+                .await
+                .ctx("ListRoleTags")
+            {
+                Err(e) if e.class == Class::NotFound => return Ok(None),
+                other => other?,
+            };
+            let ours = tags
+                .tags()
+                .iter()
+                .any(|t| t.key() == OWNER_TAG && t.value() == lab);
+            if ours {
+                read_role(c, &name).await
+            } else {
+                Ok(None)
+            }
+        })
+        .buffer_unordered(8)
+        .try_collect()
+        .await?;
+    Ok(found
+        .into_iter()
+        .flatten()
+        .map(|r| (r.name.clone(), r))
+        .collect())
 }
 
 async fn read_role(c: &Clients, name: &str) -> Result<Option<LiveRole>, AwsError> {
@@ -205,8 +212,16 @@ fn denied(mut e: AwsError) -> AwsError {
 }
 
 pub(super) async fn execute(run: &Run, name: &str, steps: &[Step]) -> Result<(), AwsError> {
-    let (iam, lab) = (&run.clients.iam, run.lab.as_str());
+    // IAM answers ConcurrentModification while another change of the role settles.
     for step in steps {
+        retry::not_ready(retry::NOT_READY_BUDGET, || step_once(run, name, step)).await?;
+    }
+    Ok(())
+}
+
+async fn step_once(run: &Run, name: &str, step: &Step) -> Result<(), AwsError> {
+    let (iam, lab) = (&run.clients.iam, run.lab.as_str());
+    {
         match step {
             Step::Create { trust, tags } => {
                 let r = iam

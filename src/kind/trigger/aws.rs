@@ -10,8 +10,11 @@ use aws_sdk_s3::types::NotificationConfigurationFilter;
 use super::{LiveRule, RuleStep};
 use crate::aws::Run;
 use crate::aws::error::{AwsError, Class, Ctx, build_err, gone_ok};
-use crate::aws::retry::{NOT_READY_BUDGET, not_ready};
+use std::time::Duration;
+
+use crate::aws::retry::{self, NOT_READY_BUDGET, Patience};
 use crate::kind::bucket::{Destination, LiveNotification, NotificationEntry};
+use crate::names::s3_permission_sid;
 
 /// Rules named with the lab's prefix, with their tags (the planner checks the owner).
 pub(super) async fn read_rules(run: &Run) -> Result<BTreeMap<String, LiveRule>, AwsError> {
@@ -85,6 +88,12 @@ pub(super) async fn read_rules(run: &Run) -> Result<BTreeMap<String, LiveRule>, 
 }
 
 pub(super) async fn execute_rule(run: &Run, name: &str, step: &RuleStep) -> Result<(), AwsError> {
+    // EventBridge answers ConcurrentModificationException while a change of the rule
+    // settles; every call below is idempotent.
+    retry::not_ready(NOT_READY_BUDGET, || rule_once(run, name, step)).await
+}
+
+async fn rule_once(run: &Run, name: &str, step: &RuleStep) -> Result<(), AwsError> {
     let ev = &run.clients.events;
     match step {
         RuleStep::Put {
@@ -188,10 +197,12 @@ pub(super) async fn execute_rule(run: &Run, name: &str, step: &RuleStep) -> Resu
 }
 
 /// Writes a bucket's whole notification configuration (S3 has no partial update).
+/// `fresh`: the bucket was created in this run.
 pub(super) async fn put_notification(
     run: &Run,
     bucket: &str,
     n: &LiveNotification,
+    fresh: bool,
 ) -> Result<(), AwsError> {
     let c = &run.clients;
     use aws_sdk_s3::types::{
@@ -264,14 +275,89 @@ pub(super) async fn put_notification(
         cfg = cfg.event_bridge_configuration(EventBridgeConfiguration::builder().build());
     }
     // Never SkipDestinationValidation: a trigger S3 could not validate would silently not fire.
-    not_ready(NOT_READY_BUDGET, || async {
+    let put = || async {
         c.s3.put_bucket_notification_configuration()
             .bucket(bucket)
             .notification_configuration(cfg.clone().build())
             .send()
             .await
             .ctx("PutBucketNotificationConfiguration")
-    })
-    .await
-    .map(drop)
+    };
+    let mut patience = Patience::default();
+    let mut delay = Duration::from_millis(250);
+    loop {
+        let e = match put().await {
+            Ok(_) => return Ok(()),
+            Err(e) => e,
+        };
+        let waited = patience.elapsed() + delay;
+        // S3 may not know a bucket created moments ago (eventual consistency).
+        let not_yet = e.class == Class::NotReady || (fresh && e.code == "NoSuchBucket");
+        if not_yet && waited < NOT_READY_BUDGET {
+            patience.tell(
+                run,
+                &format!("s3 notification {bucket}: the new bucket is not ready yet"),
+                NOT_READY_BUDGET,
+            );
+        } else if e.code == "InvalidArgument"
+            && e.message
+                .contains("Unable to validate the following destination configurations")
+            && waited < PERMISSION_PROPAGATION
+            && permissions_in_place(run, bucket, n).await?
+        {
+            // Every function named holds the statement labctl granted S3: S3 has not
+            // seen it yet (it takes a while to propagate), so waiting will do.
+            patience.tell(
+                run,
+                &format!("s3 notification {bucket}: S3 does not see the new Lambda permission yet"),
+                PERMISSION_PROPAGATION,
+            );
+        } else {
+            return Err(e);
+        }
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(Duration::from_secs(10));
+    }
+}
+
+/// How long S3 may take to see a Lambda permission granted moments ago.
+const PERMISSION_PROPAGATION: Duration = Duration::from_secs(120);
+
+/// Whether every function the lab's entries name holds the statement that lets S3
+/// invoke it for `bucket` (read, not assumed: only then is "cannot validate" a race).
+async fn permissions_in_place(
+    run: &Run,
+    bucket: &str,
+    n: &LiveNotification,
+) -> Result<bool, AwsError> {
+    let ours = format!("labctl-{}-", run.lab);
+    let sid = s3_permission_sid(bucket);
+    for e in n
+        .entries
+        .iter()
+        .filter(|e| e.destination == Destination::Lambda && e.id.starts_with(&ours))
+    {
+        let function = e.arn.rsplit(':').next().unwrap_or_default();
+        let policy = match run
+            .clients
+            .lambda
+            .get_policy()
+            .function_name(function)
+            .send()
+            .await
+            .ctx("GetPolicy")
+        {
+            Ok(p) => p.policy().unwrap_or_default().to_owned(),
+            Err(e) if e.class == Class::NotFound => return Ok(false),
+            Err(e) => return Err(e),
+        };
+        let has = serde_json::from_str::<serde_json::Value>(&policy)
+            .ok()
+            .and_then(|v| v["Statement"].as_array().cloned())
+            .is_some_and(|st| st.iter().any(|s| s["Sid"].as_str() == Some(sid.as_str())));
+        if !has {
+            return Ok(false);
+        }
+    }
+    Ok(true)
 }

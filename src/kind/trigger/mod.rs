@@ -27,6 +27,22 @@ use crate::yaml::diag::Sink;
 
 pub use pattern::pattern;
 
+/// A prefix or suffix as S3 wants it in a notification filter: matched against the key
+/// as S3 encodes it in events, so a space is `+` and other special characters are
+/// percent-encoded (`/` and `-_.~` stay). Written raw, `my photos/` would never fire.
+pub fn s3_filter_value(raw: &str) -> String {
+    use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+    const KEEP: &AsciiSet = &NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'_')
+        .remove(b'.')
+        .remove(b'~')
+        .remove(b'/');
+    utf8_percent_encode(raw, KEEP)
+        .to_string()
+        .replace("%20", "+")
+}
+
 pub const RULE: Kind = Kind("eventbridge rule");
 
 pub struct Family;
@@ -63,9 +79,11 @@ impl Resource for Family {
 
     async fn execute(run: &Run, work: &Work) -> Result<(), AwsError> {
         match work {
-            Work::Notification { bucket, config } => {
-                aws::put_notification(run, bucket, config).await
-            }
+            Work::Notification {
+                bucket,
+                config,
+                fresh,
+            } => aws::put_notification(run, bucket, config, *fresh).await,
             Work::Rule { name, step } => aws::execute_rule(run, name, step).await,
         }
     }
@@ -102,6 +120,8 @@ pub enum Work {
     Notification {
         bucket: String,
         config: LiveNotification,
+        /// The bucket is created in this run (S3 may not know it for a moment).
+        fresh: bool,
     },
     Rule {
         name: String,

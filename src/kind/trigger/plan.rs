@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{RULE, RuleStep, Work, pattern};
+use super::{RULE, RuleStep, Work, pattern, s3_filter_value};
 use crate::kind::bucket::{
     BUCKET, BucketPresence, Destination, LiveNotification, NOTIFICATION, NotificationEntry,
 };
@@ -79,8 +79,8 @@ pub(super) fn plan(cx: &Ctx<'_>, out: &mut Emit<'_, Work>) {
                             destination: Destination::Lambda,
                             arn: farn.clone(),
                             events,
-                            prefix: t.prefix.clone(),
-                            suffix: sfx.cloned(),
+                            prefix: t.prefix.as_deref().map(s3_filter_value),
+                            suffix: sfx.map(|s| s3_filter_value(s)),
                         });
                     }
                     // S3 validates the destination: the permission must exist first.
@@ -149,15 +149,15 @@ pub(super) fn plan(cx: &Ctx<'_>, out: &mut Emit<'_, Work>) {
         if want == have || (!exists && want == LiveNotification::default()) {
             continue;
         }
+        // A bucket being created comes first; one being deleted comes after (the
+        // engine orders it by `uses`).
+        let bucket_op = out.planned(&bucket_addr).map(|b| b.op);
+        let deleting = bucket_op == Some(Op::Delete);
         let work = Work::Notification {
             bucket: bucket.clone(),
             config: want.clone(),
+            fresh: bucket_op == Some(Op::Create),
         };
-        // A bucket being created comes first; one being deleted comes after (the
-        // engine orders it by `uses`).
-        let deleting = out
-            .planned(&bucket_addr)
-            .is_some_and(|b| b.op == Op::Delete);
         let a = if exists {
             out.update(owned, work)
         } else {

@@ -37,6 +37,7 @@ fn bucket(name: &str, owner: Option<&str>, notification: LiveNotification) -> Bu
         },
         objects: None,
         notification,
+        lifecycle_min_size: None,
     }))
 }
 
@@ -107,4 +108,14 @@ fn a_bucket_that_is_another_labs_keeps_its_notifications() {
             .collect::<Vec<_>>()
     );
     assert!(p.errors[0].message.contains("belongs to lab `other`"));
+}
+
+#[test]
+fn s3_filter_values_are_encoded_as_s3_matches_them() {
+    use super::s3_filter_value as enc;
+    assert_eq!(enc("uploads/"), "uploads/");
+    assert_eq!(enc("my photos/"), "my+photos/");
+    assert_eq!(enc("a+b=c&d"), "a%2Bb%3Dc%26d");
+    assert_eq!(enc("été/"), "%C3%A9t%C3%A9/");
+    assert_eq!(enc(".JPG"), ".JPG");
 }

@@ -53,7 +53,28 @@ fn function(lab: &Lab, name: &str, f: &Function, vars: &Vars, s: &mut Sink) {
         if t.via == Via::EventBridge && phys.len() + 1 + i.to_string().len() > 64 {
             s.err(t.pos, format!("the EventBridge rule for this trigger would be named `{phys}-{i}`, longer than 64 characters"), "shorten the lab or function name");
         }
+        let named_removal = t
+            .events
+            .iter()
+            .any(|e| e == "s3:ObjectRemoved:Delete" || e == "s3:ObjectRemoved:DeleteMarkerCreated");
         if t.via == Via::EventBridge
+            && named_removal
+            && t.events.iter().any(|e| e.starts_with("s3:ObjectCreated"))
+        {
+            s.err(
+                t.pos,
+                "one EventBridge trigger cannot match creations and a named kind of removal",
+                "split it in two: one trigger for the s3:ObjectCreated events, one for the removals",
+            );
+        }
+        let spellings = super::pattern::wildcard_count(t);
+        if t.via == Via::EventBridge && spellings > 64 {
+            s.err(
+                t.pos,
+                format!("with a prefix, EventBridge needs every case spelling of each suffix: {spellings} here"),
+                "use shorter or fewer suffixes with a prefix, or drop the prefix (suffixes alone match any case in one entry each)",
+            );
+        } else if t.via == Via::EventBridge
             && let Some(bucket) = vars.buckets.get(&t.bucket)
         {
             let len = pattern(bucket, t).len();
