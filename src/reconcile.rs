@@ -31,6 +31,11 @@ pub async fn plan(run: &Run, lab: &Lab, mut opts: Options) -> Result<Plan> {
     let vars = lab.vars(&identity.account_id);
     opts.learner_lab = identity.is_learner_lab();
     opts.destroying = run.destroying;
+    opts.run_id = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or_default()
+        ^ u64::from(std::process::id());
     let (lab, _) = crate::config::expand(lab, &vars);
     let target = if run.destroying { lab.emptied() } else { lab };
     let mut p = kind::diff(&target, &vars, &live, opts);

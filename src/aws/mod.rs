@@ -33,6 +33,7 @@ pub struct Clients {
     pub ec2: aws_sdk_ec2::Client,
     pub events: aws_sdk_eventbridge::Client,
     pub logs: aws_sdk_cloudwatchlogs::Client,
+    pub ssm: aws_sdk_ssm::Client,
     pub sts: aws_sdk_sts::Client,
     pub region: String,
 }
@@ -118,6 +119,7 @@ pub async fn connect(opts: &ConnectOptions) -> Result<Clients> {
         ec2: aws_sdk_ec2::Client::new(&cfg),
         events: aws_sdk_eventbridge::Client::new(&cfg),
         logs: aws_sdk_cloudwatchlogs::Client::new(&cfg),
+        ssm: aws_sdk_ssm::Client::new(&cfg),
         sts: aws_sdk_sts::Client::new(&cfg),
         region: opts.region.clone(),
     })

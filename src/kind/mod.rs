@@ -11,6 +11,7 @@
 //! groups and rules). See ARCHITECTURE.md for how to add one.
 
 pub mod bucket;
+pub mod instance;
 pub mod lambda;
 pub mod network;
 pub mod role;
@@ -173,6 +174,7 @@ kinds! {
     lambda: Lambda => lambda::Family,
     triggers: Trigger => trigger::Family,
     network: Network => network::Family,
+    instances: Instance => instance::Family,
 }
 
 /// The engine's plan, action and emitter, carrying this registry's `Work`.

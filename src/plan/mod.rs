@@ -177,6 +177,9 @@ pub struct Options {
     pub destroying: bool,
     /// Buckets that go may take their objects with them.
     pub empty_buckets: bool,
+    /// Different for every run (the time it began): what makes a launch's idempotency
+    /// token unique, so that retries within a run share it and later runs never do.
+    pub run_id: u64,
 }
 
 /// Proof that a live resource is this lab's: only `Owned::by` (its owner tag names the

@@ -262,6 +262,8 @@ pub(super) async fn execute_subnet(
                     }
                     Err(e) => return Err(e),
                 };
+                // Instances of this run launch into it by this id.
+                run.record(&format!("subnet:{name}"), id.clone());
                 if *map_public_ip {
                     fresh(|| async {
                         ec2.modify_subnet_attribute()
