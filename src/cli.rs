@@ -23,7 +23,7 @@ macro_rules! out {
     }};
 }
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 
 use crate::apply::{self, Event};
@@ -68,6 +68,20 @@ pub enum Command {
     Apply(ApplyArgs),
     /// Delete everything the lab owns.
     Destroy(DestroyArgs),
+    /// Log in to one of the lab's instances: `labctl ssh web`, `labctl ssh web -- uptime`.
+    ///
+    /// The address, user and key come from AWS and the lab file; ssh (or LABCTL_SSH)
+    /// runs with them and whatever follows `--`.
+    Ssh(SshArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SshArgs {
+    /// The instance's name in lab.yaml.
+    pub name: String,
+    /// Passed on to ssh (a command to run, options).
+    #[arg(last = true)]
+    pub args: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -192,7 +206,11 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             let opts = apply::Options {
                 parallelism: a.parallelism,
             };
-            execute(run, &p, a.auto_approve, a.json, opts, "Apply").await
+            let code = execute(run.clone(), &p, a.auto_approve, a.json, opts, "Apply").await?;
+            if code == ExitCode::SUCCESS && !a.json {
+                print_outputs(&run, &lab).await;
+            }
+            Ok(code)
         }
         Command::Destroy(a) => {
             let run = connect(&cli, &lab, true, !a.json).await?;
@@ -206,6 +224,88 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             };
             execute(run, &p, a.auto_approve, a.json, opts, "Destroy").await
         }
+        Command::Ssh(a) => {
+            let run = connect(&cli, &lab, false, false).await?;
+            ssh(&run, &lab, a).await
+        }
+    }
+}
+
+/// Runs ssh to one of the lab's instances, as `outputs` shows it.
+async fn ssh(run: &Run, lab: &Lab, a: &SshArgs) -> Result<ExitCode> {
+    use crate::kind::instance;
+    if !lab.instances.contains_key(&a.name) {
+        let known: Vec<&str> = lab.instances.keys().map(String::as_str).collect();
+        anyhow::bail!(
+            "the lab declares no instance `{}`\n  help: {}",
+            a.name,
+            if known.is_empty() {
+                "declare one under `instances:`".to_owned()
+            } else {
+                format!("instances: {}", known.join(", "))
+            }
+        );
+    }
+    let found = instance::reachable(run, lab).await?;
+    let Some(r) = found.into_iter().find(|r| r.name == a.name) else {
+        anyhow::bail!(
+            "instance `{}` does not exist yet\n  help: run `labctl apply`",
+            a.name
+        );
+    };
+    if r.state != "running" {
+        anyhow::bail!(
+            "instance `{}` is {}\n  help: `labctl apply` starts it again",
+            a.name,
+            r.state
+        );
+    }
+    let Some(mut cmd) = r.ssh() else {
+        anyhow::bail!(
+            "instance `{}` has no public address\n  help: set `public_ip: true` (it replaces the instance), or reach it from inside the VPC",
+            a.name
+        );
+    };
+    let program = std::env::var("LABCTL_SSH").unwrap_or_else(|_| cmd.remove(0));
+    if std::env::var("LABCTL_SSH").is_ok() {
+        cmd.remove(0);
+    }
+    let host = cmd.pop().unwrap_or_default();
+    // A new instance's host key is new: accepted once, then checked as ever.
+    cmd.extend(["-o".into(), "StrictHostKeyChecking=accept-new".into(), host]);
+    cmd.extend(a.args.iter().cloned());
+    let status = std::process::Command::new(&program)
+        .args(&cmd)
+        .status()
+        .with_context(|| format!("running {program}"))?;
+    Ok(ExitCode::from(
+        status.code().unwrap_or(1).clamp(0, 255) as u8
+    ))
+}
+
+/// After an apply: how to reach the lab's instances, read from AWS.
+async fn print_outputs(run: &Run, lab: &Lab) {
+    if lab.instances.is_empty() {
+        return;
+    }
+    match crate::kind::instance::reachable(run, lab).await {
+        Ok(found) if !found.is_empty() => {
+            outln!("\nOutputs:");
+            for r in found {
+                let how = r
+                    .ssh()
+                    .map(|c| c.join(" "))
+                    .unwrap_or_else(|| "(no public address)".into());
+                outln!(
+                    "  instance {}: {} {}  {how}",
+                    r.name,
+                    r.state,
+                    r.address.as_deref().unwrap_or("-")
+                );
+            }
+        }
+        Ok(_) => {}
+        Err(e) => eprintln!("warning: could not read the instances' addresses: {e}"),
     }
 }
 
@@ -268,7 +368,7 @@ async fn execute(
         }
         return Ok(ExitCode::SUCCESS);
     }
-    if !auto_approve && !confirm(verb)? {
+    if !auto_approve && (!confirm(verb)? || !confirm_replacements(p)?) {
         return Ok(ExitCode::from(1));
     }
     let mut started = std::collections::HashMap::new();
@@ -294,6 +394,15 @@ async fn execute(
     })
     .await;
     let notes = run.take_notes();
+    // What actions found worth saying as they ran (a lifecycle slow to read back, an
+    // instance whose checks did not pass yet).
+    for w in run.take_warnings() {
+        if as_json {
+            eprintln!("warning: {w}");
+        } else {
+            outln!("warning: {w}");
+        }
+    }
     if as_json {
         outln!("{}", json::report(p, &report, &notes));
     } else {
@@ -312,6 +421,32 @@ async fn execute(
     } else {
         ExitCode::from(1)
     })
+}
+
+/// Replacing an instance loses its disk: on a terminal that is asked once more.
+fn confirm_replacements(p: &Plan) -> Result<bool> {
+    let lost: Vec<String> = p
+        .actions
+        .iter()
+        .filter(|a| a.op == plan::Op::Replace && a.addr.kind == crate::kind::instance::INSTANCE)
+        .map(|a| a.addr.name.clone())
+        .collect();
+    if lost.is_empty() {
+        return Ok(true);
+    }
+    out!(
+        "\n{} will be replaced: everything on its disk is lost. Type 'replace' to go on: ",
+        lost.join(", ")
+    );
+    std::io::stdout().flush()?;
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    if line.trim() == "replace" {
+        Ok(true)
+    } else {
+        eprintln!("Nothing was changed.");
+        Ok(false)
+    }
 }
 
 fn confirm(verb: &str) -> Result<bool> {

@@ -703,7 +703,12 @@ fn network_rules() {
         "security group name",
         "    ssh:",
     );
-    accepts("    ssh:\n", "    sg-ssh:\n");
+    let renamed = shipped()
+        .replacen("    ssh:\n", "    sg-ssh:\n", 1)
+        .replace("security_groups: [ssh]", "security_groups: [sg-ssh]");
+    if let Err(e) = parse_str("lab.yaml", &renamed, root()) {
+        panic!("should be accepted:\n{e}");
+    }
     // CIDRs exactly as EC2 writes them back, or the plan would never converge.
     rejects(
         "{ cidr: 172.31.96.0/24, az: us-east-1a }",

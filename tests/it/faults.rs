@@ -106,11 +106,43 @@ async fn owned(name: &str) -> Vec<(String, usize)> {
         "security groups".into(),
         ec2()
             .describe_security_groups()
-            .filters(by_tag)
+            .filters(by_tag.clone())
             .send()
             .await
             .unwrap()
             .security_groups()
+            .len(),
+    ));
+    let alive = Filter::builder()
+        .name("instance-state-name")
+        .values("pending")
+        .values("running")
+        .values("stopping")
+        .values("stopped")
+        .build();
+    out.push((
+        "instances".into(),
+        ec2()
+            .describe_instances()
+            .filters(by_tag.clone())
+            .filters(alive)
+            .send()
+            .await
+            .unwrap()
+            .reservations()
+            .iter()
+            .map(|r| r.instances().len())
+            .sum(),
+    ));
+    out.push((
+        "key pairs".into(),
+        ec2()
+            .describe_key_pairs()
+            .filters(by_tag)
+            .send()
+            .await
+            .unwrap()
+            .key_pairs()
             .len(),
     ));
     out
@@ -130,6 +162,8 @@ fn full() -> Vec<(String, usize)> {
         ("rules", 1),
         ("subnets", 2),
         ("security groups", 1),
+        ("instances", 1),
+        ("key pairs", 1),
     ])
 }
 
@@ -142,6 +176,8 @@ fn nothing() -> Vec<(String, usize)> {
         ("rules", 0),
         ("subnets", 0),
         ("security groups", 0),
+        ("instances", 0),
+        ("key pairs", 0),
     ])
 }
 

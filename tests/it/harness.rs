@@ -387,3 +387,34 @@ impl Proxy {
         out
     }
 }
+
+/// What an AWS Academy account has besides LabRole: the `vockey` key pair and the
+/// LabInstanceProfile (once per moto server: tests share them).
+pub async fn academy_extras() {
+    let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":["lambda.amazonaws.com","ec2.amazonaws.com"]},"Action":"sts:AssumeRole"}]}"#;
+    let _ = iam()
+        .create_role()
+        .role_name("LabRole")
+        .assume_role_policy_document(trust)
+        .send()
+        .await;
+    if iam()
+        .create_instance_profile()
+        .instance_profile_name("LabInstanceProfile")
+        .send()
+        .await
+        .is_ok()
+    {
+        let _ = iam()
+            .add_role_to_instance_profile()
+            .instance_profile_name("LabInstanceProfile")
+            .role_name("LabRole")
+            .send()
+            .await;
+    }
+    let _ = aws_sdk_ec2::Client::new(&sdk())
+        .create_key_pair()
+        .key_name("vockey")
+        .send()
+        .await;
+}

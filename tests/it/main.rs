@@ -5,6 +5,7 @@
 //! - `validate`: lab files rejected offline, with lines, and no AWS connection.
 //! - `buckets`: apply, converge, drift, delete and destroy of S3 buckets.
 //! - `corpus`: the bad-input corpus, rejected offline with lines.
+//! - `instances`: EC2 instances and key pairs, reachable, changed, destroyed in order.
 //! - `faults`: throttling, lost answers, kills, Ctrl-C, expiry and races converge.
 //! - `network`: default-VPC subnets and security groups, drift and conflicts.
 //! - `races`: what AWS answers while it catches up, or to restricted accounts.
@@ -19,6 +20,7 @@ mod buckets;
 mod corpus;
 mod faults;
 mod harness;
+mod instances;
 mod network;
 mod races;
 mod serverless;

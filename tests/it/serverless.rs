@@ -415,6 +415,7 @@ async fn each_edit_updates_only_what_changed() {
 
 #[tokio::test]
 async fn an_existing_role_is_used_without_any_iam_write() {
+    crate::harness::academy_extras().await;
     let name = "t-academy";
     let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
     // LabRole as AWS Academy has it (once per moto server: tests share it).
@@ -453,6 +454,54 @@ async fn an_existing_role_is_used_without_any_iam_write() {
         .unwrap();
     assert_eq!(cfg.role(), Some(role_arn.as_str()));
     lab.run(&["plan", "--detailed-exitcode"]).code_is(0);
+
+    // The instance runs with Academy's profile and key; `labctl ssh` finds the
+    // labsuser.pem the Academy console hands out.
+    let ec2 = aws_sdk_ec2::Client::new(&crate::harness::sdk());
+    let found = ec2
+        .describe_instances()
+        .filters(
+            aws_sdk_ec2::types::Filter::builder()
+                .name("tag:labctl:lab")
+                .values(name)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let i = &found.reservations()[0].instances()[0];
+    assert_eq!(i.key_name(), Some("vockey"));
+    assert!(
+        i.iam_instance_profile()
+            .and_then(|p| p.arn())
+            .is_some_and(|a| a.ends_with(":instance-profile/LabInstanceProfile")),
+        "{:?}",
+        i.iam_instance_profile()
+    );
+    let home = lab.dir.path().join("home");
+    std::fs::create_dir_all(home.join("Downloads")).unwrap();
+    std::fs::write(home.join("Downloads/labsuser.pem"), "not a real key").unwrap();
+    let ssh = lab.dir.path().join("fake-ssh");
+    std::fs::write(&ssh, "#!/bin/sh\necho \"ssh $*\"\n").unwrap();
+    std::fs::set_permissions(&ssh, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let r = crate::harness::labctl_env(
+        crate::harness::moto(),
+        &lab.path(),
+        &["ssh", "web"],
+        &[
+            ("LABCTL_SSH", ssh.to_str().unwrap()),
+            ("HOME", home.to_str().unwrap()),
+        ],
+    )
+    .ok();
+    assert!(
+        r.stdout().contains(&format!(
+            "-i {}",
+            home.join("Downloads/labsuser.pem").display()
+        )) && r.stdout().contains("ec2-user@"),
+        "{}",
+        r.stdout()
+    );
     let proxy = Proxy::start(&[]);
     lab.run_at(
         &proxy.url,
@@ -467,6 +516,21 @@ async fn an_existing_role_is_used_without_any_iam_write() {
     assert!(
         iam().get_role().role_name("LabRole").send().await.is_ok(),
         "LabRole must never be deleted"
+    );
+    let keys = ec2.describe_key_pairs().send().await.unwrap();
+    assert!(
+        keys.key_pairs()
+            .iter()
+            .any(|k| k.key_name() == Some("vockey")),
+        "vockey is Academy's, never labctl's to delete"
+    );
+    assert!(
+        iam()
+            .get_instance_profile()
+            .instance_profile_name("LabInstanceProfile")
+            .send()
+            .await
+            .is_ok()
     );
 }
 

@@ -121,6 +121,7 @@ async fn academy_lab_plans_read_the_same() {
         .assume_role_policy_document(trust)
         .send()
         .await;
+    crate::harness::academy_extras().await;
     let name = "t-snap-academy";
     let academy = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("lab.academy.yaml");
     let yaml = crate::harness::adapt(&std::fs::read_to_string(academy).unwrap(), name, 98);

@@ -7,7 +7,7 @@ Usage (stdlib only, any Python >= 3.11):
                   [--drop-after-rate 0.03] [--not-ready-rate 0.2]
                   [--not-ready-first 1] [--seed 7]
                   [--races notification,nosuchbucket,tagserror]
-                  [--caller-arn ARN] [--log calls.jsonl]
+                  [--caller-arn ARN] [--dependencies] [--log calls.jsonl]
                   [--parent-pid PID]
 
 Point the SDK endpoint (path-style S3) at the proxy.  Once it listens, the proxy
@@ -48,10 +48,22 @@ faults above are unchanged; at most one race answers a call (nosuchbucket first)
 (Account and UserId stay), e.g. to act as an AWS Academy assumed-role session.
 Rewritten answers keep the upstream status; races log injected "race" with code
 InvalidArgument / NoSuchBucket / TagsError / CallerArn.
+--dependencies refuses what AWS refuses while an instance still uses it (moto
+deletes anyway): before forwarding an EC2 DeleteSecurityGroup (form field GroupId)
+or DeleteSubnet (SubnetId), the proxy sends moto its own DescribeInstances (the
+caller's Authorization header, or a dummy SigV4 one with an ec2 scope; moto checks
+no signature) for the instances in state pending/running/stopping/stopped/
+shutting-down.  If one uses the group (its groupSet, or, when moto left that empty
+because the groups came with NetworkInterfaces, its primary interface's; plus any
+other interface's) or the subnet (its own or an interface's), the call is answered
+400 DependencyViolation "resource <id> has a dependent object" (not forwarded;
+logged injected "dependency").  Otherwise, for a DryRun, or when moto's answer
+cannot be read, it is forwarded as usual.  It applies only to a call that would
+otherwise be forwarded (after injected errors, not-ready, expiry, --deny).
 
 One JSON line per call goes to --log:
   {"seq", "start", "end", "service", "region", "action", "write", "status",
-   "injected": null|"error"|"not-ready"|"expired"|"dropped"|"race",
+   "injected": null|"error"|"not-ready"|"expired"|"denied"|"dependency"|"dropped"|"race",
    "code": error code when status >= 400, or the race's code}
 Upstream connection failures are logged with status 599 and the client
 connection is closed.
@@ -71,6 +83,7 @@ import threading
 import time
 import typing
 import urllib.parse
+import xml.etree.ElementTree as ET
 import xml.sax.saxutils
 
 HOP = {
@@ -247,6 +260,44 @@ NOT_READY = {
 }
 
 
+# --dependencies: EC2 deletes AWS refuses while an instance still uses the resource
+# (moto deletes anyway). Action -> the form field naming the resource.
+DEPENDENCIES = {"DeleteSecurityGroup": "GroupId", "DeleteSubnet": "SubnetId"}
+# Every state but terminated. moto's TerminateInstances answers shutting-down, but the
+# instance is already terminated at the next DescribeInstances.
+LIVE_STATES = ("pending", "running", "stopping", "stopped", "shutting-down")
+EC2_API_VERSION = "2016-11-15"
+
+
+def dependent_instance(item, action, rid):
+    """Whether one DescribeInstances <instancesSet><item> (namespace stripped) uses rid."""
+    enis = item.findall("networkInterfaceSet/item")
+    if action == "DeleteSubnet":
+        return rid == item.findtext("subnetId") or any(rid == e.findtext("subnetId") for e in enis)
+
+    def groups(el):
+        return {g.findtext("groupId") for g in el.findall("groupSet/item")}
+
+    # moto keeps the groups given at launch on the interface (NetworkInterfaces.Groups)
+    # and leaves the instance's own groupSet empty, so its instance.group-id filter misses
+    # them; ModifyInstanceAttribute Groups then sets the instance's groupSet and only adds
+    # to the interface's. AWS has one set: the primary interface's, which the instance shows.
+    primary = [e for e in enis if e.findtext("attachment/deviceIndex") == "0"]
+    used = groups(item) or set().union(*map(groups, primary))
+    used.update(*(groups(e) for e in enis if e not in primary))
+    return rid in used
+
+
+def dependent_instances(xml_body, action, rid):
+    """(ids of the instances in a DescribeInstances answer that use rid, nextToken)."""
+    root = ET.fromstring(xml_body)
+    for el in root.iter():
+        el.tag = el.tag.rpartition("}")[2]
+    items = root.findall("reservationSet/item/instancesSet/item")
+    ids = [i.findtext("instanceId") for i in items if dependent_instance(i, action, rid)]
+    return ids, root.findtext("nextToken")
+
+
 def path_shape(path):
     """Split a path, replacing the segment after a collection word with '{}'."""
     segs = [s for s in path.split("/") if s]
@@ -294,6 +345,14 @@ def s3_action(method, segs, q, headers):
     )
 
 
+def form_params(raw_path, headers, body):
+    """Query-string parameters, updated with a form-encoded body (Query API calls)."""
+    form = dict(urllib.parse.parse_qsl(raw_path.partition("?")[2], keep_blank_values=True))
+    if "x-www-form-urlencoded" in headers.get("Content-Type", ""):
+        form.update(urllib.parse.parse_qsl(body.decode("latin-1"), keep_blank_values=True))
+    return form
+
+
 def classify(method, raw_path, headers, body):
     """Return (service, region, action, write, protocol) for a request."""
     path, _, query = raw_path.partition("?")
@@ -303,9 +362,7 @@ def classify(method, raw_path, headers, body):
     )  # or presigned
     service, region = (m.group(2), m.group(1)) if m else ("unknown", None)
     target = headers.get("X-Amz-Target")
-    form = dict(q)
-    if "x-www-form-urlencoded" in headers.get("Content-Type", ""):
-        form.update(urllib.parse.parse_qsl(body.decode("latin-1"), keep_blank_values=True))
+    form = form_params(raw_path, headers, body)
     segs = [urllib.parse.unquote(s) for s in path.split("/") if s]
     shape = path_shape(path)
     if service == "s3":
@@ -549,6 +606,56 @@ class Proxy(http.server.BaseHTTPRequestHandler):
                 return text.encode(), "CallerArn"
         return rbody, None
 
+    def dependents(self, action, rid, region):
+        """Live instances using rid, from a DescribeInstances sent straight to moto.
+
+        None when moto gives no readable answer (the delete is then forwarded as usual).
+        """
+        o = Proxy.opts
+        auth = self.headers.get("Authorization") or ""
+        m = CRED.search(auth)
+        if not m or m.group(2) != "ec2":  # e.g. a presigned call: moto routes on this scope
+            auth = (
+                f"AWS4-HMAC-SHA256 Credential=testing/20250101/{region or 'us-east-1'}/ec2/"
+                "aws4_request, SignedHeaders=host, Signature=x"
+            )
+        params = {
+            "Action": "DescribeInstances",
+            "Version": EC2_API_VERSION,
+            "Filter.1.Name": "instance-state-name",
+            **{f"Filter.1.Value.{n}": state for n, state in enumerate(LIVE_STATES, 1)},
+        }
+        found = []
+        for _ in range(1000):  # pages of 100 reservations
+            conn = http.client.HTTPConnection(o.up_host, o.up_port, timeout=300)
+            try:
+                conn.request(
+                    "POST",
+                    "/",
+                    body=urllib.parse.urlencode(params).encode(),
+                    headers={
+                        "Content-Type": "application/x-www-form-urlencoded; charset=utf-8",
+                        "Authorization": auth,
+                    },
+                )
+                resp = conn.getresponse()
+                rbody = resp.read()
+            except (OSError, http.client.HTTPException):
+                return None
+            finally:
+                conn.close()
+            if resp.status != 200:
+                return None
+            try:
+                ids, token = dependent_instances(rbody, action, rid)
+            except ET.ParseError:
+                return None
+            found += ids
+            if not token:
+                break
+            params["NextToken"] = token
+        return found
+
     def handle_any(self):
         start = time.time()
         body = self.read_body()
@@ -630,6 +737,24 @@ class Proxy(http.server.BaseHTTPRequestHandler):
                 status, http.client.responses.get(status, ""), list(headers.items()), payload
             )
             return None
+        if o.dependencies and service == "ec2" and action in DEPENDENCIES:
+            form = form_params(self.path, self.headers, body)
+            rid = form.get(DEPENDENCIES[action])
+            # A dry run only checks permissions on AWS; moto answers it.
+            if (
+                rid
+                and form.get("DryRun", "").lower() != "true"
+                and self.dependents(action, rid, region)
+            ):
+                status, code = 400, "DependencyViolation"
+                msg = f"resource {rid} has a dependent object"
+                headers, payload = error_response(
+                    protocol, status, code, xml.sax.saxutils.escape(msg), f"faultproxy-{seq:08d}"
+                )
+                entry.update(status=status, injected="dependency", code=code, end=time.time())
+                self.record(**entry)
+                self.answer(status, "Bad Request", list(headers.items()), payload)
+                return None
         fwd = {k: v for k, v in self.headers.items() if k.lower() not in HOP}
         fwd["Content-Length"] = str(len(body))
         conn = http.client.HTTPConnection(o.up_host, o.up_port, timeout=300)
@@ -709,6 +834,12 @@ def main():
     p.add_argument(
         "--caller-arn",
         help="rewrite the Arn of every successful STS GetCallerIdentity answer to ARN",
+    )
+    p.add_argument(
+        "--dependencies",
+        action="store_true",
+        help="refuse EC2 DeleteSecurityGroup/DeleteSubnet with DependencyViolation while a"
+        " live instance (asked of moto) still uses the group or subnet, as AWS does",
     )
     p.add_argument("--parent-pid", type=int)
     o = p.parse_args()

@@ -85,6 +85,13 @@ if _parent is not None:
     watch_parent(int(_parent))
 
 os.environ.setdefault("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
+# EC2 as strict as moto can be: unknown images, instance types and key pairs refused.
+for _flag in (
+    "MOTO_ENABLE_AMI_VALIDATION",
+    "MOTO_EC2_ENABLE_INSTANCE_TYPE_VALIDATION",
+    "MOTO_ENABLE_KEYPAIR_VALIDATION",
+):
+    os.environ.setdefault(_flag, "true")
 
 # ---- verified patch core (do not change) ------------------------------------
 import moto.s3.responses as s3r
@@ -218,6 +225,23 @@ def create_bucket(self, bucket_name, *args, **kwargs):
 
 s3r.S3Response._bucket_response_put = _bucket_response_put
 s3m.S3Backend.create_bucket = create_bucket
+
+# ---- EC2: RunInstances is idempotent by ClientToken on AWS; moto makes a new instance --
+import moto.ec2.models.instances as ec2_instances
+
+_orig_run_instances = ec2_instances.InstanceBackend.run_instances
+
+
+def run_instances(self, image_id, count, user_data, security_group_names, **kwargs):
+    token = kwargs.get("client_token")
+    if token and token != "ABCDE":  # moto's stand-in when none is sent
+        for reservation in self.reservations.values():
+            if any(getattr(i, "client_token", None) == token for i in reservation.instances):
+                return reservation
+    return _orig_run_instances(self, image_id, count, user_data, security_group_names, **kwargs)
+
+
+ec2_instances.InstanceBackend.run_instances = run_instances
 
 from moto.server import main
 

@@ -2,6 +2,7 @@
 //! profiles and images; launching, changing and terminating, waiting and saying what for.
 
 use std::collections::BTreeMap;
+use std::collections::btree_map::Entry;
 use std::time::Duration;
 
 use aws_sdk_ec2::primitives::Blob;
@@ -119,10 +120,11 @@ async fn lab_instances(
     let mut first = BTreeMap::new();
     let mut newer = Vec::new();
     for (name, i) in all {
-        if first.contains_key(&name) {
-            newer.push((name, i));
-        } else {
-            first.insert(name, i);
+        match first.entry(name) {
+            Entry::Occupied(e) => newer.push((e.key().clone(), i)),
+            Entry::Vacant(e) => {
+                e.insert(i);
+            }
         }
     }
     Ok((first, newer))
@@ -1077,7 +1079,8 @@ pub async fn reachable(run: &Run, lab: &Lab) -> Result<Vec<Reachable>, AwsError>
                     &lab.physical(&name),
                 )),
                 Some(KeySource::Import(p)) => keys::private_of(p),
-                _ => None,
+                Some(KeySource::Existing(k)) => keys::private_of_existing(k),
+                None => None,
             };
             Reachable {
                 address: l.public_dns.clone().or(l.public_ip.clone()),

@@ -108,6 +108,20 @@ pub fn private_of(public: &Path) -> Option<PathBuf> {
         .filter(|p| p.is_file())
 }
 
+/// The private key of a key pair labctl did not make, where users keep it:
+/// `~/.ssh/NAME.pem`, and for AWS Academy's `vockey` the `labsuser.pem` its
+/// console hands out (in `~/.ssh` or `~/Downloads`).
+pub fn private_of_existing(name: &str) -> Option<PathBuf> {
+    let mut tries = vec![format!("~/.ssh/{name}.pem")];
+    if name == "vockey" {
+        tries.extend([
+            "~/.ssh/labsuser.pem".into(),
+            "~/Downloads/labsuser.pem".into(),
+        ]);
+    }
+    tries.iter().map(|t| expand_home(t)).find(|p| p.is_file())
+}
+
 /// Writes a private key, readable only by its owner from the first byte on, and
 /// atomically: a half-written key file never exists.
 pub fn write_private(path: &Path, material: &str) -> std::io::Result<()> {
