@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The main job: build labctl and run the shipped lab.yaml through validate, plan and
-# apply. With no AWS endpoint or credentials configured it starts a local emulator
+# The main job: build labctl and run the shipped lab.yaml through validate, plan,
+# apply and verify. With no AWS endpoint or credentials configured it starts a local emulator
 # (moto, on 127.0.0.1) and leaves it running so you can keep using it.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -34,6 +34,7 @@ echo "==> labctl validate"; "$LABCTL" validate
 echo "==> labctl plan"; "$LABCTL" plan
 echo "==> labctl apply --auto-approve"; "$LABCTL" apply --auto-approve
 echo "==> labctl plan --detailed-exitcode (0 = in sync)"; "$LABCTL" plan --detailed-exitcode
+echo "==> labctl verify (the lab does its job: files and folders backed up, photos compressed)"; "$LABCTL" verify
 
 if [ -n "${port:-}" ]; then
   cat <<MSG

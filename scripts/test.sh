@@ -8,7 +8,7 @@ cd "$ROOT"
 ensure_venv
 echo "==> cargo fmt --check"; cargo fmt --check
 echo "==> cargo clippy --all-targets -- -D warnings"; cargo clippy --quiet --all-targets -- -D warnings
-echo "==> ruff"; "$VENV/bin/ruff" check lambdas tests bench; "$VENV/bin/ruff" format --check lambdas tests bench
+echo "==> ruff"; "$VENV/bin/ruff" check lambdas tests bench src/verify/local; "$VENV/bin/ruff" format --check lambdas tests bench src/verify/local
 
 state=$(mktemp -d)
 port=$(free_port)

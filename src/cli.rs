@@ -73,6 +73,45 @@ pub enum Command {
     /// The address, user and key come from AWS and the lab file; ssh (or LABCTL_SSH)
     /// runs with them and whatever follows `--`.
     Ssh(SshArgs),
+    /// Prove the lab works: run the checks of lab.yaml (`checks:`), exit 0 when all pass.
+    ///
+    /// Each check puts one object and waits for what the functions should make of it.
+    /// On an emulator labctl runs the functions itself, as Lambda would. Afterwards it
+    /// removes every version of exactly the objects the probes caused.
+    Verify(VerifyArgs),
+    /// Run one function once: with an event from a file, the event of an object just
+    /// put (`--put BUCKET/KEY`), or `{}`. Prints its result and logs.
+    Invoke(InvokeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// Checks to run (default: all).
+    pub checks: Vec<String>,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Seconds to wait for each check (default 120).
+    #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub timeout: Option<u64>,
+    /// Leave the probes' objects in place.
+    #[arg(long)]
+    pub keep: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct InvokeArgs {
+    /// The function's name in lab.yaml.
+    pub function: String,
+    /// A JSON file holding the event.
+    #[arg(long, value_name = "FILE", conflicts_with = "put")]
+    pub event: Option<PathBuf>,
+    /// The event S3 sends for an object just put: BUCKET (as in lab.yaml) / KEY.
+    #[arg(long, value_name = "BUCKET/KEY")]
+    pub put: Option<String>,
+    /// Print the outcome as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -227,6 +266,44 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Ssh(a) => {
             let run = connect(&cli, &lab, false, false).await?;
             ssh(&run, &lab, a).await
+        }
+        Command::Verify(a) => {
+            let run = connect(&cli, &lab, false, false).await?;
+            let opts = crate::verify::Options {
+                only: a.checks.clone(),
+                timeout: a.timeout.map(std::time::Duration::from_secs),
+                keep: a.keep,
+            };
+            let r = crate::verify::verify(&run, &lab, &opts).await?;
+            if a.json {
+                outln!("{}", crate::render::verify::json(&r));
+            } else {
+                out!("{}", crate::render::verify::human(&r));
+            }
+            Ok(if r.ok() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
+        }
+        Command::Invoke(a) => {
+            let run = connect(&cli, &lab, false, false).await?;
+            let opts = crate::verify::invoke::Options {
+                function: a.function.clone(),
+                event: a.event.clone(),
+                put: a.put.clone(),
+            };
+            let o = crate::verify::invoke::invoke(&run, &lab, &opts).await?;
+            if a.json {
+                outln!("{}", crate::render::verify::invoke_json(&o));
+            } else {
+                out!("{}", crate::render::verify::invoke_human(&o));
+            }
+            Ok(if o.error.is_none() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
         }
     }
 }

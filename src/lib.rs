@@ -13,6 +13,7 @@
 
 pub mod apply;
 pub mod aws;
+pub mod check;
 pub mod cidr;
 pub mod cli;
 pub mod config;
@@ -24,4 +25,5 @@ pub mod plan;
 pub mod reconcile;
 pub mod render;
 pub mod template;
+pub mod verify;
 pub mod yaml;

@@ -253,12 +253,17 @@ pub fn layer_key(source: &LayerSource, runtimes: &[String], arch: Arch) -> Resul
     Ok(hex_sha256(text.as_bytes()))
 }
 
-fn cache_dir() -> PathBuf {
+/// labctl's cache folder: `$XDG_CACHE_HOME/labctl` or `~/.cache/labctl`.
+pub fn cache_root() -> PathBuf {
     let base = std::env::var_os("XDG_CACHE_HOME")
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
         .unwrap_or_else(std::env::temp_dir);
-    base.join("labctl").join("layers")
+    base.join("labctl")
+}
+
+fn cache_dir() -> PathBuf {
+    cache_root().join("layers")
 }
 
 fn cached_path(key: &str) -> PathBuf {

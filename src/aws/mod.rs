@@ -36,6 +36,10 @@ pub struct Clients {
     pub ssm: aws_sdk_ssm::Client,
     pub sts: aws_sdk_sts::Client,
     pub region: String,
+    /// An emulator's endpoint (`AWS_ENDPOINT_URL`), where `verify` runs functions itself.
+    pub endpoint: Option<String>,
+    /// The resolved configuration: `verify` hands its credentials to the handlers it runs.
+    pub config: aws_config::SdkConfig,
 }
 
 /// Who we are talking to AWS as.
@@ -122,6 +126,8 @@ pub async fn connect(opts: &ConnectOptions) -> Result<Clients> {
         ssm: aws_sdk_ssm::Client::new(&cfg),
         sts: aws_sdk_sts::Client::new(&cfg),
         region: opts.region.clone(),
+        endpoint,
+        config: cfg,
     })
 }
 

@@ -1,5 +1,5 @@
 //! lab.yaml in, `kind::Lab` or every problem out: the file's own keys (lab, region,
-//! tags) here, each family's section through the registry. Never builds an AWS client,
+//! tags, checks) here, each family's section through the registry. Never builds an AWS client,
 //! never touches the network.
 
 #[cfg(test)]
@@ -123,6 +123,21 @@ fn parse_in(
     }
 }
 
+/// The warnings of a valid lab, as text (for tests of warning rules).
+#[cfg(test)]
+pub fn parse_warnings(src: &str, base_dir: &Path) -> (Option<Lab>, Vec<String>) {
+    match parse_in("lab.yaml", src, base_dir, None) {
+        Ok((lab, w)) => (
+            Some(lab),
+            w.items
+                .into_iter()
+                .map(|d| format!("{} — {}", d.message, d.help))
+                .collect(),
+        ),
+        Err(_) => (None, vec![]),
+    }
+}
+
 pub const REGIONS: &[&str] = &[
     "us-east-1",
     "us-east-2",
@@ -167,7 +182,7 @@ struct Decoded {
 
 /// The file's own keys, then each family's sections.
 fn decode(root: &yaml::Node, file: &str, d: &mut Decoder) -> Option<Decoded> {
-    let mut top: Vec<&str> = vec!["lab", "region", "tags"];
+    let mut top: Vec<&str> = vec!["lab", "region", "tags", "checks"];
     top.extend(kind::sections());
     let f = fields(root, "the lab file", &top, &mut d.sink)?;
     let name_node = f.required("lab", "the lab file", &mut d.sink);
@@ -184,6 +199,7 @@ fn decode(root: &yaml::Node, file: &str, d: &mut Decoder) -> Option<Decoded> {
         region,
         tags,
         file: file.to_owned(),
+        checks: crate::check::decode(&f, d),
     };
     Some(Decoded {
         lab: kind::decode(head, &f, d),
@@ -220,6 +236,7 @@ fn check(d: &Decoded, sites: &TagSites, s: &mut Sink) {
     }
     tags(sites, &vars, s);
     kind::validate(lab, &vars, s);
+    crate::check::validate(lab, &vars, s);
 }
 /// Placeholders as `validate` sees them: a 12-digit stand-in for the account id.
 pub fn stand_in_vars(lab: &Lab) -> Vars {

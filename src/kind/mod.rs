@@ -76,6 +76,8 @@ macro_rules! kinds {
             /// Folder of the lab file: code and zip paths are relative to it.
             pub base_dir: PathBuf,
             pub file: String,
+            /// What `labctl verify` proves (`checks:`); not a resource.
+            pub checks: std::collections::BTreeMap<String, crate::check::Check>,
             $(pub $field: <$family as Resource>::Spec,)*
         }
 
@@ -135,6 +137,7 @@ macro_rules! kinds {
                 tags: head.tags,
                 base_dir: d.base_dir.clone(),
                 file: head.file,
+                checks: head.checks,
                 $($field: <$family as Resource>::decode(top, d),)*
             }
         }
@@ -151,6 +154,9 @@ macro_rules! kinds {
         pub fn summary(lab: &Lab) -> Vec<String> {
             let mut v = Vec::new();
             $(v.extend(<$family as Resource>::summary(&lab.$field));)*
+            if !lab.checks.is_empty() {
+                v.push(format!("{} check(s)", lab.checks.len()));
+            }
             v
         }
 
@@ -258,6 +264,7 @@ pub struct Head {
     pub region: String,
     pub tags: Tags,
     pub file: String,
+    pub checks: std::collections::BTreeMap<String, crate::check::Check>,
 }
 
 impl Lab {

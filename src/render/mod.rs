@@ -2,6 +2,7 @@
 
 pub mod human;
 pub mod json;
+pub mod verify;
 
 use std::io::IsTerminal;
 

@@ -205,6 +205,17 @@ fn command(endpoint: &str, file: &Path, args: &[&str]) -> Command {
         .env("NO_COLOR", "1")
         .env("LABCTL_INITIAL_BACKOFF_MS", "50")
         .env("LABCTL_PYTHON", python());
+    // Where verify finds the Lambda runtimes' Pythons (HOME is a temporary folder here).
+    let pyenv = std::env::var_os("PYENV_ROOT")
+        .map(PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("HOME")
+                .map(|h| PathBuf::from(h).join(".pyenv"))
+                .filter(|p| p.is_dir())
+        });
+    if let Some(p) = pyenv {
+        c.env("PYENV_ROOT", p);
+    }
     c
 }
 
@@ -341,6 +352,45 @@ pub fn shipped_lab(name: &str, net: u8) -> String {
         name,
         net,
     )
+}
+
+/// The shipped lab without its network and instance: the serverless part `verify`
+/// proves, which needs no address block of the shared VPC.
+pub fn serverless_lab(name: &str) -> String {
+    let yaml = shipped_lab(name, 0);
+    let start = yaml.find("\nnetwork:").unwrap();
+    let end = yaml.find("\n# What `labctl verify` proves").unwrap();
+    format!("{}{}", &yaml[..start], &yaml[end..])
+}
+
+/// Every version and delete marker of a bucket: (key, version id, is a marker).
+pub async fn versions(bucket: &str) -> Vec<(String, String, bool)> {
+    let o = s3()
+        .list_object_versions()
+        .bucket(bucket)
+        .send()
+        .await
+        .unwrap();
+    let mut v: Vec<(String, String, bool)> = o
+        .versions()
+        .iter()
+        .map(|v| {
+            (
+                v.key().unwrap_or_default().to_owned(),
+                v.version_id().unwrap_or_default().to_owned(),
+                false,
+            )
+        })
+        .chain(o.delete_markers().iter().map(|m| {
+            (
+                m.key().unwrap_or_default().to_owned(),
+                m.version_id().unwrap_or_default().to_owned(),
+                true,
+            )
+        }))
+        .collect();
+    v.sort();
+    v
 }
 
 pub fn adapt(yaml: &str, name: &str, net: u8) -> String {

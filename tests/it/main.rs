@@ -26,3 +26,4 @@ mod races;
 mod serverless;
 mod snapshots;
 mod validate;
+mod verify;

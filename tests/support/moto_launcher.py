@@ -26,6 +26,9 @@ What it adds on top of plain ``moto_server`` (moto 5.2.5):
   (``AES256``, BucketKeyEnabled false) and object ownership ``BucketOwnerEnforced``
   (an ``x-amz-object-ownership`` header still wins).  Put/Delete of these behave
   as in moto.
+* moto never runs Lambda code: S3 notifications no longer invoke functions, and
+  ``DOCKER_HOST`` points nowhere.  ``labctl verify`` runs the functions itself; a
+  machine with Docker would otherwise run each function twice.
 * ``--parent-pid PID``: a daemon thread polls every 0.5 s and exits the server
   (``os._exit(0)``) once that process is gone, so a test binary that spawns moto
   never leaks it.
@@ -85,6 +88,7 @@ if _parent is not None:
     watch_parent(int(_parent))
 
 os.environ.setdefault("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
+os.environ["DOCKER_HOST"] = "unix:///nonexistent/labctl-moto-runs-no-lambda-code"
 # EC2 as strict as moto can be: unknown images, instance types and key pairs refused.
 for _flag in (
     "MOTO_ENABLE_AMI_VALIDATION",
@@ -242,6 +246,10 @@ def run_instances(self, image_id, count, user_data, security_group_names, **kwar
 
 
 ec2_instances.InstanceBackend.run_instances = run_instances
+
+import moto.s3.notifications as s3_notifications
+
+s3_notifications._invoke_awslambda = lambda *args, **kwargs: None
 
 from moto.server import main
 

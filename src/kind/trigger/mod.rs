@@ -43,6 +43,17 @@ pub fn s3_filter_value(raw: &str) -> String {
         .replace("%20", "+")
 }
 
+/// The Id of a direct trigger's entry in its bucket's notification configuration (S3
+/// hands it to the function as `configurationId`): one per suffix when there are
+/// several. Function names may hold '-' but never '.': `f` trigger 1 suffix 0 and
+/// `f-1` trigger 0 never share an Id.
+pub fn notification_id(lab: &str, function: &str, trigger: usize, suffix: Option<usize>) -> String {
+    match suffix {
+        None => format!("labctl-{lab}-{function}-{trigger}"),
+        Some(j) => format!("labctl-{lab}-{function}-{trigger}.{j}"),
+    }
+}
+
 pub const RULE: Kind = Kind("eventbridge rule");
 
 pub struct Family;

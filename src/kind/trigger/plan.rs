@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{RULE, RuleStep, Work, pattern, s3_filter_value};
+use super::{RULE, RuleStep, Work, notification_id, pattern, s3_filter_value};
 use crate::kind::bucket::{
     BUCKET, BucketPresence, Destination, LiveNotification, NOTIFICATION, NotificationEntry,
 };
@@ -65,13 +65,12 @@ pub(super) fn plan(cx: &Ctx<'_>, out: &mut Emit<'_, Work>) {
                         t.suffixes.iter().map(Some).collect()
                     };
                     for (j, sfx) in suffixes.iter().enumerate() {
-                        // Function names may hold '-' but never '.': `f` trigger 1
-                        // suffix 0 and `f-1` trigger 0 must not share an Id.
-                        let id = if suffixes.len() == 1 {
-                            format!("{ours}{logical}-{i}")
-                        } else {
-                            format!("{ours}{logical}-{i}.{j}")
-                        };
+                        let id = notification_id(
+                            &lab.name,
+                            logical,
+                            i,
+                            (suffixes.len() > 1).then_some(j),
+                        );
                         let mut events = t.events.clone();
                         events.sort();
                         w.0.push(NotificationEntry {
