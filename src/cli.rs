@@ -97,6 +97,18 @@ pub struct VerifyArgs {
     /// Leave the probes' objects in place.
     #[arg(long)]
     pub keep: bool,
+    /// Who runs the functions: `local` (labctl, as Lambda would; the default on an
+    /// emulator), `aws` (the cloud's own triggers: the default on AWS, and for an
+    /// emulator that runs functions itself, such as LocalStack with Docker).
+    #[arg(long, value_enum, default_value_t = RunnerChoice::Auto)]
+    pub runner: RunnerChoice,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum RunnerChoice {
+    Auto,
+    Local,
+    Aws,
 }
 
 #[derive(Debug, Args)]
@@ -273,6 +285,11 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                 only: a.checks.clone(),
                 timeout: a.timeout.map(std::time::Duration::from_secs),
                 keep: a.keep,
+                local: match a.runner {
+                    RunnerChoice::Auto => None,
+                    RunnerChoice::Local => Some(true),
+                    RunnerChoice::Aws => Some(false),
+                },
             };
             let r = crate::verify::verify(&run, &lab, &opts).await?;
             if a.json {

@@ -49,6 +49,9 @@ pub struct Options {
     pub timeout: Option<Duration>,
     /// Leave what the probes made in place.
     pub keep: bool,
+    /// Run the functions here (`Some(true)`) or let the cloud's triggers run them
+    /// (`Some(false)`); by default here exactly when an endpoint is set.
+    pub local: Option<bool>,
 }
 
 #[derive(Debug, Clone)]
@@ -245,9 +248,9 @@ pub async fn verify(run: &Run, declared: &Lab, opts: &Options) -> Result<Report>
     let vars = declared.vars(&identity.account_id);
     let (lab, _) = crate::config::expand(declared, &vars);
     let run_id = ids::hex(crate::check::RUN_ID_LEN);
-    let local = match &run.clients.endpoint {
-        Some(_) => Some(Local::new(run, &lab, &vars).await?),
-        None => None,
+    let local = match opts.local.unwrap_or(run.clients.endpoint.is_some()) {
+        true => Some(Local::new(run, &lab, &vars).await?),
+        false => None,
     };
     // Functions are made ready (unpacked, interpreters found) all at once, up front.
     if let Some(l) = &local {

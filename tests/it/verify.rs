@@ -138,6 +138,41 @@ async fn the_shipped_lab_is_proven_working_and_its_buckets_are_left_as_they_were
     );
     expect_file!["snapshots/verify.json"].assert_eq(&stable(&report));
 
+    // As on AWS (or an emulator that runs functions itself): the probe goes through
+    // the cloud's triggers, which moto does not run, and the report says what to look at.
+    let r = lab
+        .run(&[
+            "verify",
+            "--runner",
+            "aws",
+            "--timeout",
+            "2",
+            "--json",
+            "backup-copies-files",
+            "compress-ignores-text",
+        ])
+        .code_is(1);
+    let report = json(&r.stdout());
+    assert_eq!(report["runner"], "aws");
+    let files = check(&report, "backup-copies-files");
+    let why = reasons(files);
+    assert!(
+        why.contains("backup should have fired (its direct S3 trigger matches the key)"),
+        "{why}"
+    );
+    assert!(
+        why.contains("compress did not fire: the key does not end with `.jpg` or `.jpeg`"),
+        "{why}"
+    );
+    assert!(why.contains("nothing at all under s3://"), "{why}");
+    assert!(
+        files["logs"]["backup"]
+            .to_string()
+            .contains("has never run"),
+        "{files:#}"
+    );
+    assert_eq!(check(&report, "compress-ignores-text")["status"], "pass");
+
     // Every version and marker the probes caused is gone, and nothing else.
     assert_eq!((versions(&source).await, versions(&backup).await), before);
 
@@ -334,11 +369,36 @@ def handler(event, context):
         s3.put_object(Bucket=bucket, Key=key + ".again", Body=b"again")
 "#;
 
+const SLOW: &str = r#"import time
+
+
+def handler(event, context):
+    time.sleep(5)
+"#;
+
+const PROBE: &str = r#"import os
+
+
+def handler(event, context):
+    return {
+        "function_name": context.function_name,
+        "memory": context.memory_limit_in_mb,
+        "env_name": os.environ["AWS_LAMBDA_FUNCTION_NAME"],
+        "where": os.environ["WHERE"],
+        "handler": os.environ["_HANDLER"],
+        "region": os.environ["AWS_REGION"],
+        "cwd_is_task_root": os.getcwd() == os.environ["LAMBDA_TASK_ROOT"],
+        "remaining_ok": 0 < context.get_remaining_time_in_millis() <= 3000,
+    }
+"#;
+
 #[tokio::test]
 async fn a_function_that_fires_itself_is_reported_as_a_loop() {
     let name = "t-verify-loop";
     let lab = Lab::new(name, "");
     let echo = code(lab.dir.path(), "echo", ECHO);
+    let slow = code(lab.dir.path(), "slow", SLOW);
+    let probe = code(lab.dir.path(), "probe", PROBE);
     lab.write(&format!(
         r#"lab: {name}
 region: us-east-1
@@ -354,6 +414,17 @@ functions:
     runtime: python3.12
     triggers:
       - {{ bucket: data }}
+  slow:
+    code: {slow}
+    handler: app.handler
+    runtime: python3.12
+    timeout: 1
+  probe:
+    code: {probe}
+    handler: app.handler
+    runtime: python3.12
+    memory: 512
+    environment: {{ WHERE: "${{buckets.data.name}}" }}
 checks:
   echo-once:
     put: {{ bucket: data, key: "in/${{run}}/a.txt", body: "a" }}
@@ -380,6 +451,29 @@ checks:
     assert!(
         versions(&bucket(name, "data")).await.is_empty(),
         "every write of the loop was the run's, and went"
+    );
+
+    // The runtime as a handler sees it, and its timeout enforced.
+    let r = lab.run(&["invoke", "probe", "--json"]).ok();
+    let got = json(&r.stdout());
+    let res = &got["result"];
+    assert_eq!(res["function_name"], format!("{name}-probe"));
+    assert_eq!(res["memory"], "512");
+    assert_eq!(res["env_name"], format!("{name}-probe"));
+    assert_eq!(
+        res["where"],
+        bucket(name, "data"),
+        "the function's environment, placeholders filled in"
+    );
+    assert_eq!(res["cwd_is_task_root"], true);
+    assert_eq!(res["remaining_ok"], true);
+    assert_eq!(res["handler"], "app.handler");
+    assert_eq!(res["region"], "us-east-1");
+    let r = lab.run(&["invoke", "slow"]).code_is(1);
+    assert!(
+        r.stdout().contains("Task timed out after 1.00 seconds"),
+        "{}",
+        r.stdout()
     );
     lab.run(&["destroy", "--auto-approve", "--empty-buckets"])
         .ok();

@@ -94,7 +94,7 @@ impl Local {
         let bootstrap = scratch.path().join("bootstrap.py");
         std::fs::write(&bootstrap, process::BOOTSTRAP)?;
         let host = Host {
-            endpoint: run.clients.endpoint.clone().unwrap_or_default(),
+            endpoint: run.clients.endpoint.clone(),
             region: run.region().to_owned(),
             account: account.to_owned(),
             credentials: (

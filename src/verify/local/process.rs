@@ -20,7 +20,8 @@ pub const BOOTSTRAP: &str = include_str!("bootstrap.py");
 /// What every invocation of a run shares.
 #[derive(Debug, Clone)]
 pub struct Host {
-    pub endpoint: String,
+    /// The emulator's endpoint; `None` runs the handlers against AWS itself.
+    pub endpoint: Option<String>,
     pub region: String,
     pub account: String,
     /// (access key, secret, session token): the caller's, standing in for the role's.
@@ -273,7 +274,9 @@ fn environment(
         set("AWS_SESSION_TOKEN", s(t));
     }
     // The emulator, and no configuration of the user's: Lambda has none either.
-    set("AWS_ENDPOINT_URL", s(&host.endpoint));
+    if let Some(e) = &host.endpoint {
+        set("AWS_ENDPOINT_URL", s(e));
+    }
     set(
         "AWS_CONFIG_FILE",
         tmp.join("no-aws-config").into_os_string(),
