@@ -11,6 +11,7 @@
 mod expect;
 pub mod ids;
 pub mod invoke;
+mod journal;
 pub mod jpeg;
 pub mod local;
 mod remote;
@@ -248,6 +249,51 @@ pub async fn verify(run: &Run, declared: &Lab, opts: &Options) -> Result<Report>
     let vars = declared.vars(&identity.account_id);
     let (lab, _) = crate::config::expand(declared, &vars);
     let run_id = ids::hex(crate::check::RUN_ID_LEN);
+    let mut notes = notes;
+    // What runs that were interrupted left behind goes first.
+    for (path, e) in journal::unfinished(&declared.base_dir, &lab.name) {
+        let mut removed = 0;
+        let mut failed = false;
+        for (b, p) in &e.prefixes {
+            match s3::purge(&run.clients.s3, b, p, &e.run).await {
+                Ok(n) => removed += n,
+                Err(_) => failed = true,
+            }
+        }
+        if !failed {
+            journal::close(&path);
+        }
+        if removed > 0 {
+            notes.push(format!(
+                "removed {removed} object version(s) left by verify run {}, which was interrupted",
+                e.run
+            ));
+        }
+    }
+    let journal = if opts.keep {
+        None
+    } else {
+        let mut prefixes = Vec::new();
+        for (_, c) in &selected {
+            let targets = std::iter::once(&c.put.at)
+                .chain(c.expect.iter().map(|e| &e.at))
+                .chain(c.expect_absent.iter());
+            for t in targets {
+                let key = fill(&t.key, &run_id, &vars).map_err(anyhow::Error::msg)?;
+                if let (Some(b), Some(p)) = (vars.buckets.get(&t.bucket), run_prefix(&key, &run_id))
+                {
+                    prefixes.push((b.clone(), p));
+                }
+            }
+        }
+        prefixes.sort();
+        prefixes.dedup();
+        let entry = journal::Entry {
+            run: run_id.clone(),
+            prefixes,
+        };
+        Some(journal::open(&declared.base_dir, &lab.name, &entry)?)
+    };
     let local = match opts.local.unwrap_or(run.clients.endpoint.is_some()) {
         true => Some(Local::new(run, &lab, &vars).await?),
         false => None,
@@ -299,7 +345,7 @@ pub async fn verify(run: &Run, declared: &Lab, opts: &Options) -> Result<Report>
         runner: if local.is_some() { "local" } else { "aws" },
         approximate: Vec::new(),
         interpreters: Vec::new(),
-        notes,
+        notes: notes.clone(),
         checks: Vec::new(),
         cleanup: Cleanup {
             kept: opts.keep,
@@ -324,6 +370,11 @@ pub async fn verify(run: &Run, declared: &Lab, opts: &Options) -> Result<Report>
     report.checks = checks.into_iter().map(|c| c.0).collect();
     if !opts.keep {
         report.cleanup = cleanup(&shared, &report, &writes).await;
+    }
+    if let Some(j) = journal
+        && report.cleanup.error.is_none()
+    {
+        journal::close(&j);
     }
     Ok(report)
 }

@@ -521,3 +521,62 @@ async fn without_the_runtime_python_verify_runs_the_closest_and_says_so() {
     lab.run(&["destroy", "--auto-approve", "--empty-buckets"])
         .ok();
 }
+
+const SLEEPY: &str = r#"import time
+
+
+def handler(event, context):
+    time.sleep(4)
+"#;
+
+#[tokio::test]
+async fn what_an_interrupted_verify_left_is_removed_by_the_next() {
+    let name = "t-verify-killed";
+    let lab = Lab::new(name, "");
+    let sleepy = code(lab.dir.path(), "sleepy", SLEEPY);
+    lab.write(&format!(
+        r#"lab: {name}
+region: us-east-1
+buckets:
+  data: {{ name: "${{lab}}-data-${{account_id}}" }}
+role:
+  name: ${{lab}}-fn
+functions:
+  sleepy:
+    code: {sleepy}
+    handler: app.handler
+    runtime: python3.12
+    timeout: 10
+    triggers:
+      - {{ bucket: data }}
+checks:
+  kept:
+    put: {{ bucket: data, key: "in/${{run}}/a.txt", body: "a" }}
+    expect:
+      - {{ bucket: data, key: "in/${{run}}/a.txt", same_as_put: true }}
+"#
+    ));
+    lab.run(&["apply", "--auto-approve"]).ok();
+    let data = bucket(name, "data");
+    let mut child = crate::harness::spawn(moto(), &lab.path(), &["verify"]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while versions(&data).await.is_empty() && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(
+        versions(&data).await.len(),
+        1,
+        "the killed run's probe is there"
+    );
+    let r = lab.run(&["verify"]).ok();
+    assert!(
+        r.stdout().contains("left by verify run") && r.stdout().contains("interrupted"),
+        "{}",
+        r.stdout()
+    );
+    assert!(versions(&data).await.is_empty());
+    lab.run(&["destroy", "--auto-approve", "--empty-buckets"])
+        .ok();
+}
