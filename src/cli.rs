@@ -82,6 +82,22 @@ pub enum Command {
     /// Run one function once: with an event from a file, the event of an object just
     /// put (`--put BUCKET/KEY`), or `{}`. Prints its result and logs.
     Invoke(InvokeArgs),
+    /// Run SQL in one of the lab's Athena workgroups and print the rows.
+    Query(QueryArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct QueryArgs {
+    /// The workgroup's name in lab.yaml.
+    pub workgroup: String,
+    /// The SQL to run.
+    pub sql: String,
+    /// Print the rows as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Seconds to wait for the query before stopping it.
+    #[arg(long, value_name = "SECONDS", default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub timeout: u64,
 }
 
 #[derive(Debug, Args)]
@@ -302,6 +318,23 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             } else {
                 ExitCode::from(1)
             })
+        }
+        Command::Query(a) => {
+            let run = connect(&cli, &lab, false, false).await?;
+            let answer = crate::kind::athena::query::run(
+                &run,
+                &lab,
+                &a.workgroup,
+                &a.sql,
+                std::time::Duration::from_secs(a.timeout),
+            )
+            .await?;
+            if a.json {
+                outln!("{}", crate::render::query::json(&answer));
+            } else {
+                out!("{}", crate::render::query::human(&answer));
+            }
+            Ok(ExitCode::SUCCESS)
         }
         Command::Invoke(a) => {
             let run = connect(&cli, &lab, false, false).await?;

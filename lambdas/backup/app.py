@@ -5,15 +5,39 @@ Created" events of S3). Each new object is copied server-side to the same key
 in ``DEST_BUCKET``, keeping its content type and user metadata. Objects of
 5 GiB and more are copied with a multipart copy (boto3's managed ``copy``).
 
+After each copy, a manifest of it is written to ``DEST_BUCKET`` at
+``MANIFEST_PREFIX + key + ".json"`` (``manifest/photos/a.jpg.json``; a folder
+``album/`` gives ``manifest/album/.json``), so that Athena can query what was
+backed up through a Glue table over the prefix with the JSON SerDe. Its body
+is one JSON object on one line, UTF-8, ending with a newline
+(ContentType ``application/json``); wrapped here::
+
+    {"key": "photos/a.jpg", "size": 5120, "etag": "9b2cf535f27731c974343645a3985328",
+     "backed_up_at": "2024-07-01 12:34:56.789"}
+
+``key`` is the object's key (decoded), ``size`` its length in bytes and
+``etag`` its ETag without quotes, both from the source's HeadObject (the copy
+of a 5 GiB+ object has a multipart ETag of its own), and ``backed_up_at`` the
+UTC time the copy finished, to the millisecond, in the form Athena (Hive)
+reads into a ``timestamp`` column. An object whose own key is under
+``MANIFEST_PREFIX`` is copied but gets no manifest (a warning is logged: the
+copy sits among the manifests).
+
 Environment:
-    DEST_BUCKET  bucket that receives the copies (required, must differ from
-                 the source bucket: a copy into the source bucket would
-                 trigger this function again, forever).
+    DEST_BUCKET      bucket that receives the copies (required, must differ
+                     from the source bucket: a copy into the source bucket
+                     would trigger this function again, forever).
+    MANIFEST_PREFIX  key prefix of the manifests in DEST_BUCKET (default
+                     ``manifest/``); set but empty, no manifests are written.
 
 Failures: every record is attempted; if any failed, one ``BackupError``
 listing all of them is raised at the end, so Lambda retries the event and the
-function's error metrics count it. Copies are idempotent, so retrying the
-records that already succeeded is harmless.
+function's error metrics count it. A record whose copy succeeded but whose
+manifest could not be written counts as failed (S3 keys are at most 1024
+bytes, so a key within ``len(MANIFEST_PREFIX) + 5`` bytes of that limit fails
+this way on every attempt). Copies and manifests are
+idempotent, so retrying the records that already succeeded is harmless (a
+retry rewrites their manifest with a later ``backed_up_at``).
 
 Runtime dependencies: the Lambda runtime's boto3 only.
 """
@@ -21,9 +45,11 @@ Runtime dependencies: the Lambda runtime's boto3 only.
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import os
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import unquote_plus
 
@@ -58,6 +84,9 @@ PRESERVED_FIELDS = (
     "Expires",
     "Metadata",
 )
+
+
+DEFAULT_MANIFEST_PREFIX = "manifest/"
 
 
 class BackupError(RuntimeError):
@@ -127,7 +156,8 @@ def copy_args(head: dict[str, Any]) -> dict[str, Any]:
     return args
 
 
-def backup_object(s3, obj: S3Object, dest_bucket: str) -> None:
+def backup_object(s3, obj: S3Object, dest_bucket: str) -> dict[str, Any]:
+    """Copy ``obj`` to the same key in ``dest_bucket``; returns the source's HEAD."""
     head = s3.head_object(Bucket=obj.bucket, Key=obj.key)
     s3.copy(
         CopySource={"Bucket": obj.bucket, "Key": obj.key},
@@ -136,12 +166,52 @@ def backup_object(s3, obj: S3Object, dest_bucket: str) -> None:
         ExtraArgs=copy_args(head),
         Config=TRANSFER_CONFIG,
     )
+    return head
+
+
+def athena_timestamp(moment: datetime) -> str:
+    """``moment`` (UTC) as ``YYYY-MM-DD HH:MM:SS.mmm``, what Hive/Athena timestamps read."""
+    return moment.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+
+
+def manifest_body(key: str, head: dict[str, Any], backed_up_at: datetime) -> bytes:
+    """The manifest of the copy of ``key``: one line of JSON, newline-terminated."""
+    record = {
+        "key": key,
+        "size": head["ContentLength"],
+        "etag": head["ETag"].strip('"'),
+        "backed_up_at": athena_timestamp(backed_up_at),
+    }
+    return (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8")
+
+
+def write_manifest(
+    s3, dest_bucket: str, prefix: str, key: str, head: dict[str, Any], backed_up_at: datetime
+) -> None:
+    """Write the manifest of the copy of ``key``, unless none is due."""
+    if not prefix:
+        return
+    if key.startswith(prefix):
+        logger.warning(
+            "no manifest for s3://%s/%s: the object itself is under MANIFEST_PREFIX %r",
+            dest_bucket,
+            key,
+            prefix,
+        )
+        return
+    s3.put_object(
+        Bucket=dest_bucket,
+        Key=prefix + key + ".json",
+        Body=manifest_body(key, head, backed_up_at),
+        ContentType="application/json",
+    )
 
 
 def handler(event: dict[str, Any], context: Any = None) -> dict[str, int]:
     dest_bucket = os.environ.get("DEST_BUCKET", "").strip()
     if not dest_bucket:
         raise RuntimeError("environment variable DEST_BUCKET is not set")
+    manifest_prefix = os.environ.get("MANIFEST_PREFIX", DEFAULT_MANIFEST_PREFIX)
 
     copied = skipped = 0
     failures: list[str] = []
@@ -162,11 +232,12 @@ def handler(event: dict[str, Any], context: Any = None) -> dict[str, int]:
             skipped += 1
             continue
         try:
-            backup_object(s3_client(), obj, dest_bucket)
+            head = backup_object(s3_client(), obj, dest_bucket)
         except Exception as exc:
             logger.exception("failed to copy s3://%s/%s", obj.bucket, obj.key)
             failures.append(f"s3://{obj.bucket}/{obj.key}: {exc}")
             continue
+        finished = datetime.now(UTC)
         logger.info(
             "copied s3://%s/%s to s3://%s/%s (%s bytes)",
             obj.bucket,
@@ -175,6 +246,12 @@ def handler(event: dict[str, Any], context: Any = None) -> dict[str, int]:
             obj.key,
             obj.size,
         )
+        try:
+            write_manifest(s3_client(), dest_bucket, manifest_prefix, obj.key, head, finished)
+        except Exception as exc:
+            logger.exception("failed to write the manifest of s3://%s/%s", dest_bucket, obj.key)
+            failures.append(f"s3://{obj.bucket}/{obj.key}: copied, but no manifest: {exc}")
+            continue
         copied += 1
 
     if failures:

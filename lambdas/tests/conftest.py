@@ -51,6 +51,7 @@ def fake_aws_env(monkeypatch, tmp_path):
         "AWS_REGION",
         "DEST_BUCKET",
         "DEST_PREFIX",
+        "MANIFEST_PREFIX",
         "JPEG_QUALITY",
         "MAX_PIXELS",
         "MAX_BYTES",

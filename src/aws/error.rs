@@ -67,6 +67,7 @@ const NOT_FOUND: &[&str] = &[
     "InvalidSubnetID.NotFound",
     "InvalidPermission.NotFound",
     "NoSuchBucketPolicy",
+    "EntityNotFoundException",
 ];
 const NOT_READY: &[&str] = &[
     "OperationAborted",

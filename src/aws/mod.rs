@@ -34,6 +34,8 @@ pub struct Clients {
     pub events: aws_sdk_eventbridge::Client,
     pub logs: aws_sdk_cloudwatchlogs::Client,
     pub ssm: aws_sdk_ssm::Client,
+    pub glue: aws_sdk_glue::Client,
+    pub athena: aws_sdk_athena::Client,
     pub sts: aws_sdk_sts::Client,
     pub region: String,
     /// An emulator's endpoint (`AWS_ENDPOINT_URL`), where `verify` runs functions itself.
@@ -124,6 +126,8 @@ pub async fn connect(opts: &ConnectOptions) -> Result<Clients> {
         events: aws_sdk_eventbridge::Client::new(&cfg),
         logs: aws_sdk_cloudwatchlogs::Client::new(&cfg),
         ssm: aws_sdk_ssm::Client::new(&cfg),
+        glue: aws_sdk_glue::Client::new(&cfg),
+        athena: aws_sdk_athena::Client::new(&cfg),
         sts: aws_sdk_sts::Client::new(&cfg),
         region: opts.region.clone(),
         endpoint,

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use super::{Check, Content, Expect, ImageFormat, Put, Sample, Target};
 use crate::yaml::Node;
-use crate::yaml::decode::{Decoder, Fields, boolean, fields, named, seq, string};
+use crate::yaml::decode::{Decoder, Fields, boolean, fields, named, seq, string, strings};
 use crate::yaml::diag::{Sink, did_you_mean};
 
 pub fn checks(top: &Fields<'_>, d: &mut Decoder) -> BTreeMap<String, Check> {
@@ -131,6 +131,7 @@ fn expect(node: &Node, s: &mut Sink) -> Option<Expect> {
             "key",
             "same_as_put",
             "body",
+            "contains",
             "image",
             "smaller_than_put",
             "same_dimensions",
@@ -147,6 +148,15 @@ fn expect(node: &Node, s: &mut Sink) -> Option<Expect> {
     let smaller_than_put = flag("smaller_than_put", s);
     let same_dimensions = flag("same_dimensions", s);
     let body = f.get("body").and_then(|n| string(n, "`body`", s));
+    let contains = f
+        .get("contains")
+        .map(|n| {
+            strings(n, "`contains`", s)
+                .into_iter()
+                .map(|(v, _)| v)
+                .collect()
+        })
+        .unwrap_or_default();
     let image = f.get("image").and_then(|n| {
         let v = string(n, "`image`", s)?;
         match v.to_ascii_lowercase().as_str() {
@@ -166,6 +176,7 @@ fn expect(node: &Node, s: &mut Sink) -> Option<Expect> {
         keys: f.keys(),
         same_as_put,
         body,
+        contains,
         image,
         smaller_than_put,
         same_dimensions,

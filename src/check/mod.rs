@@ -90,6 +90,8 @@ pub struct Expect {
     pub same_as_put: bool,
     /// Exactly this text.
     pub body: Option<String>,
+    /// Text the object must hold (each may use `${run}`).
+    pub contains: Vec<String>,
     /// Decodes as this image format.
     pub image: Option<ImageFormat>,
     pub smaller_than_put: bool,

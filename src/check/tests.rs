@@ -41,7 +41,7 @@ fn problems(from: &str, to: &str) -> Vec<String> {
 #[test]
 fn the_shipped_checks_decode_as_written() {
     let lab = parse_str("lab.yaml", &shipped(), root()).unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(lab.checks.len(), 5);
+    assert_eq!(lab.checks.len(), 6);
     let c = &lab.checks["compress-shrinks-jpegs"];
     assert_eq!(c.put.content, Content::Sample(Sample::PhotoJpeg));
     assert_eq!(c.put.at.key, "verify/${run}/photo one.jpg");

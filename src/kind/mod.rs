@@ -10,7 +10,9 @@
 //! Lambda family: layers, functions and their permissions; the network: subnets,
 //! groups and rules). See ARCHITECTURE.md for how to add one.
 
+pub mod athena;
 pub mod bucket;
+pub mod catalog;
 pub mod instance;
 pub mod lambda;
 pub mod network;
@@ -181,6 +183,8 @@ kinds! {
     triggers: Trigger => trigger::Family,
     network: Network => network::Family,
     instances: Instance => instance::Family,
+    catalog: Catalog => catalog::Family,
+    athena: Athena => athena::Family,
 }
 
 /// The engine's plan, action and emitter, carrying this registry's `Work`.

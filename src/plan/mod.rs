@@ -224,6 +224,16 @@ pub fn gone(opts: Options) -> &'static str {
     }
 }
 
+/// Why something the lab owns through its parent (a table in the lab's database) is
+/// deleted: it carries no tag of its own.
+pub fn gone_with(opts: Options, parent: &str) -> String {
+    if opts.destroying {
+        format!("in {parent}, which is this lab's: destroyed")
+    } else {
+        format!("in {parent}, which is this lab's; no longer in lab.yaml")
+    }
+}
+
 /// Where a kind's planner puts its actions: creates need nothing; updates,
 /// replacements and deletions need the `Owned` proof for their address.
 pub struct Emit<'p, S, W> {

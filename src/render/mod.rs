@@ -2,6 +2,7 @@
 
 pub mod human;
 pub mod json;
+pub mod query;
 pub mod verify;
 
 use std::io::IsTerminal;

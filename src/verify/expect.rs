@@ -78,6 +78,13 @@ pub async fn present(
         let shown: String = String::from_utf8_lossy(&data).chars().take(60).collect();
         wrong.push(format!("it holds {shown:?}, not {b:?}"));
     }
+    let text = String::from_utf8_lossy(&data);
+    for c in &e.contains {
+        if !text.contains(c.as_str()) {
+            let shown: String = text.chars().take(80).collect();
+            wrong.push(format!("it does not contain {c:?} (it begins {shown:?})"));
+        }
+    }
     if let Some(ImageFormat::Jpeg) = e.image {
         match jpeg::inspect(&data) {
             Ok(i) => {

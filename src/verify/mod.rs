@@ -270,27 +270,28 @@ pub async fn verify(run: &Run, declared: &Lab, opts: &Options) -> Result<Report>
             ));
         }
     }
+    // Every folder any check of the lab names, as this run fills it in: a probe of one
+    // check may reach a folder another names (a manifest, a compressed copy).
+    let mut prefixes = Vec::new();
+    for c in lab.checks.values() {
+        let targets = std::iter::once(&c.put.at)
+            .chain(c.expect.iter().map(|e| &e.at))
+            .chain(c.expect_absent.iter());
+        for t in targets {
+            let key = fill(&t.key, &run_id, &vars).map_err(anyhow::Error::msg)?;
+            if let (Some(b), Some(p)) = (vars.buckets.get(&t.bucket), run_prefix(&key, &run_id)) {
+                prefixes.push((b.clone(), p));
+            }
+        }
+    }
+    prefixes.sort();
+    prefixes.dedup();
     let journal = if opts.keep {
         None
     } else {
-        let mut prefixes = Vec::new();
-        for (_, c) in &selected {
-            let targets = std::iter::once(&c.put.at)
-                .chain(c.expect.iter().map(|e| &e.at))
-                .chain(c.expect_absent.iter());
-            for t in targets {
-                let key = fill(&t.key, &run_id, &vars).map_err(anyhow::Error::msg)?;
-                if let (Some(b), Some(p)) = (vars.buckets.get(&t.bucket), run_prefix(&key, &run_id))
-                {
-                    prefixes.push((b.clone(), p));
-                }
-            }
-        }
-        prefixes.sort();
-        prefixes.dedup();
         let entry = journal::Entry {
             run: run_id.clone(),
-            prefixes,
+            prefixes: prefixes.clone(),
         };
         Some(journal::open(&declared.base_dir, &lab.name, &entry)?)
     };
@@ -369,7 +370,7 @@ pub async fn verify(run: &Run, declared: &Lab, opts: &Options) -> Result<Report>
     let writes: Vec<(String, String)> = checks.iter().flat_map(|c| c.1.clone()).collect();
     report.checks = checks.into_iter().map(|c| c.0).collect();
     if !opts.keep {
-        report.cleanup = cleanup(&shared, &report, &writes).await;
+        report.cleanup = cleanup(&shared, &prefixes, &writes).await;
     }
     if let Some(j) = journal
         && report.cleanup.error.is_none()
@@ -386,19 +387,13 @@ fn run_prefix(key: &str, run_id: &str) -> Option<String> {
 
 /// Removes every version and delete marker of the run's keys, in every bucket the
 /// probes reached; names what the handlers wrote elsewhere, which stays.
-async fn cleanup(sh: &Shared<'_>, report: &Report, writes: &[(String, String)]) -> Cleanup {
+async fn cleanup(
+    sh: &Shared<'_>,
+    named: &[(String, String)],
+    writes: &[(String, String)],
+) -> Cleanup {
     let mut c = Cleanup::default();
-    let mut prefixes: BTreeSet<(String, String)> = BTreeSet::new();
-    for r in &report.checks {
-        if let Some(p) = run_prefix(&r.put.key, sh.run_id) {
-            prefixes.insert((r.put.bucket.clone(), p));
-        }
-        for f in &r.found {
-            if let Some(p) = run_prefix(&f.key, sh.run_id) {
-                prefixes.insert((f.bucket.clone(), p));
-            }
-        }
-    }
+    let mut prefixes: BTreeSet<(String, String)> = named.iter().cloned().collect();
     for (b, k) in writes {
         match run_prefix(k, sh.run_id) {
             Some(p) => {
@@ -467,6 +462,21 @@ async fn one(
             .map(|e| Ok((bucket_of(&e.bucket), key_of(&e.key)?)))
             .collect::<Result<_>>()?,
     };
+    // Expected text holds the run id too.
+    let expects: Vec<crate::check::Expect> = c
+        .expect
+        .iter()
+        .map(|e| {
+            let mut e = e.clone();
+            e.body = e.body.map(|b| fill(&b, sh.run_id, sh.vars).unwrap_or(b));
+            e.contains = e
+                .contains
+                .iter()
+                .map(|t| fill(t, sh.run_id, sh.vars).unwrap_or_else(|_| t.clone()))
+                .collect();
+            e
+        })
+        .collect();
     let s3c = &sh.run.clients.s3;
     let put_time = SystemTime::now();
     let meta = s3::put(s3c, &put_bucket, &put_key, &bytes, content_type).await?;
@@ -486,7 +496,7 @@ async fn one(
             };
             let cascade = l.cascade(occ, started + timeout).await;
             let mut found = Vec::new();
-            for ((b, k), e) in targets.expect.iter().zip(&c.expect) {
+            for ((b, k), e) in targets.expect.iter().zip(&expects) {
                 found.push(expect::present(s3c, b, k, e, &put).await?);
             }
             for (b, k) in &targets.absent {
@@ -524,7 +534,7 @@ async fn one(
                     }
                 }
             }
-            remote::wait(s3c, c, &targets, &put, started + timeout).await?
+            remote::wait(s3c, &expects, &targets, &put, started + timeout).await?
         }
     };
     let passed = found.iter().all(|f| f.ok) && !reasons.iter().any(|r| r.starts_with("a loop"));

@@ -8,7 +8,7 @@ use aws_sdk_s3::Client;
 use super::expect::{self, Found, PutInfo};
 use crate::aws::Run;
 use crate::aws::error::{AwsError, Ctx};
-use crate::check::Check;
+use crate::check::Expect;
 
 /// How long to keep watching for an object that must not appear, when nothing else
 /// tells that the functions are done.
@@ -23,7 +23,7 @@ pub struct Targets {
 /// Polls until every expectation holds or `deadline`.
 pub async fn wait(
     c: &Client,
-    check: &Check,
+    expects: &[Expect],
     t: &Targets,
     put: &PutInfo,
     deadline: Instant,
@@ -33,7 +33,7 @@ pub async fn wait(
     let mut found: Vec<Found>;
     loop {
         found = Vec::new();
-        for ((b, k), e) in t.expect.iter().zip(&check.expect) {
+        for ((b, k), e) in t.expect.iter().zip(expects) {
             found.push(expect::present(c, b, k, e, put).await?);
         }
         let all = found.iter().all(|f| f.ok);

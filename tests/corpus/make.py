@@ -9,7 +9,12 @@ Each file starts with `# defect:`, `# expect:` (text the error must contain) and
 import pathlib
 
 HERE = pathlib.Path(__file__).parent
-SHIPPED = (HERE / "../../lab.yaml").read_text().replace("code: lambdas/", "code: ../../lambdas/")
+SHIPPED = (
+    (HERE / "../../lab.yaml")
+    .read_text()
+    .replace("code: lambdas/", "code: ../../lambdas/")
+    .replace(": queries/", ": ../../queries/")
+)
 
 # (file name, defect, text to replace, replacement, expected text, anchor of the expected line)
 CASES = [
@@ -1028,8 +1033,8 @@ CASES = [
     (
         "check-image-format",
         "an image format labctl cannot check",
-        "image: jpeg, same_dimensions: true }\n  compress-ignores-text",
-        "image: webp, same_dimensions: true }\n  compress-ignores-text",
+        "image: jpeg, same_dimensions: true }\n  backup-writes-manifest",
+        "image: webp, same_dimensions: true }\n  backup-writes-manifest",
         "unknown image format `webp`",
         "image: webp",
     ),
@@ -1072,6 +1077,78 @@ CASES = [
         '- { bucket: source, key: "verify/${run}/readme.txt" }',
         "the put itself is expected absent",
         '- { bucket: source, key: "verify/${run}/readme.txt" }',
+    ),
+    (
+        "glue-database-name",
+        "a database name Athena cannot use",
+        "    lab_backups: { description: Backups of the photo lab }",
+        "    Lab-Backups: { description: Backups of the photo lab }",
+        "is not valid",
+        None,
+    ),
+    (
+        "glue-table-database",
+        "a table in an undeclared database",
+        "      database: lab_backups\n      location: { bucket: backup, prefix: manifest/ }",
+        "      database: lab_backup\n      location: { bucket: backup, prefix: manifest/ }",
+        "did you mean `lab_backups`",
+        "database: lab_backup",
+    ),
+    (
+        "glue-column-type",
+        "a column type Athena does not have",
+        "        - { name: size, type: bigint }",
+        "        - { name: size, type: long }",
+        "not an Athena type",
+        None,
+    ),
+    (
+        "glue-column-twice",
+        "a column declared twice",
+        "        - { name: etag, type: string }",
+        "        - { name: size, type: string }",
+        "declared twice",
+        None,
+    ),
+    (
+        "glue-location-bucket",
+        "a table over a bucket the lab does not declare",
+        "      location: { bucket: backup, prefix: manifest/ }",
+        "      location: { bucket: backups, prefix: manifest/ }",
+        "did you mean `backup`",
+        None,
+    ),
+    (
+        "glue-table-format",
+        "an unknown table format",
+        "      format: json",
+        "      format: xml",
+        "unknown table format",
+        None,
+    ),
+    (
+        "athena-results-overlap",
+        "query results where the table reads",
+        "      results: { bucket: backup, prefix: athena-results/ }",
+        "      results: { bucket: backup, prefix: manifest/ }",
+        "would land where table `backups` reads",
+        None,
+    ),
+    (
+        "athena-limit-small",
+        "a per-query limit below Athena's least",
+        "      bytes_scanned_limit_mb: 100",
+        "      bytes_scanned_limit_mb: 1",
+        "below Athena's least",
+        None,
+    ),
+    (
+        "athena-query-missing",
+        "a named query file that does not exist",
+        "        largest-backups: ../../queries/largest-backups.sql",
+        "        largest-backups: ../../queries/largest.sql",
+        "cannot read query file",
+        None,
     ),
 ]
 

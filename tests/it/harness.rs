@@ -355,11 +355,11 @@ pub fn shipped_lab(name: &str, net: u8) -> String {
 }
 
 /// The shipped lab without its network and instance: the serverless part `verify`
-/// proves, which needs no address block of the shared VPC.
+/// proves and Athena queries, which needs no address block of the shared VPC.
 pub fn serverless_lab(name: &str) -> String {
     let yaml = shipped_lab(name, 0);
     let start = yaml.find("\nnetwork:").unwrap();
-    let end = yaml.find("\n# What `labctl verify` proves").unwrap();
+    let end = yaml.find("\n# Athena over the backups").unwrap();
     format!("{}{}", &yaml[..start], &yaml[end..])
 }
 
@@ -398,6 +398,12 @@ pub fn adapt(yaml: &str, name: &str, net: u8) -> String {
         .replace(
             "code: lambdas/",
             &format!("code: {}/lambdas/", root().display()),
+        )
+        .replace(": queries/", &format!(": {}/queries/", root().display()))
+        // Glue database names are per account: each test lab needs its own.
+        .replace(
+            "lab_backups",
+            &format!("{}_backups", name.replace('-', "_")),
         )
         .replace("172.31.96.0/24", &format!("172.31.{net}.0/24"))
         .replace("172.31.97.0/24", &format!("172.31.{}.0/24", net + 1))

@@ -16,6 +16,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod academy;
+mod athena;
 mod buckets;
 mod corpus;
 mod faults;

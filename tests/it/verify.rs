@@ -90,7 +90,7 @@ async fn the_shipped_lab_is_proven_working_and_its_buckets_are_left_as_they_were
     let report = json(&r.stdout());
     assert_eq!(
         (report["ok"].clone(), report["passed"].clone()),
-        (Value::from(true), Value::from(5)),
+        (Value::from(true), Value::from(6)),
         "{report:#}"
     );
     assert_eq!(report["runner"], "local");

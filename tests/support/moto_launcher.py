@@ -29,6 +29,10 @@ What it adds on top of plain ``moto_server`` (moto 5.2.5):
 * moto never runs Lambda code: S3 notifications no longer invoke functions, and
   ``DOCKER_HOST`` points nowhere.  ``labctl verify`` runs the functions itself; a
   machine with Docker would otherwise run each function twice.
+* Athena UpdateWorkGroup, UpdateNamedQuery, DeleteNamedQuery and Glue UpdateCrawler
+  (moto 5.2.5 lacks them), and DeleteWorkGroup as AWS does it: refused for a
+  workgroup holding named queries unless ``RecursiveDeleteOption``, which deletes
+  them too.
 * ``--parent-pid PID``: a daemon thread polls every 0.5 s and exits the server
   (``os._exit(0)``) once that process is gone, so a test binary that spawns moto
   never leaks it.
@@ -246,6 +250,95 @@ def run_instances(self, image_id, count, user_data, security_group_names, **kwar
 
 
 ec2_instances.InstanceBackend.run_instances = run_instances
+
+# ---- Athena and Glue calls moto 5.2.5 lacks, as AWS answers them ---------------------
+import json as _json
+
+import moto.athena.responses as athena_responses
+import moto.glue.responses as glue_responses
+from moto.core.responses import EmptyResult as _GlueEmpty
+
+
+def _athena_update_work_group(self):
+    wg = self.athena_backend.work_groups.get(self._get_param("WorkGroup"))
+    if wg is None:
+        return self.error("WorkGroup is not found.", 400)
+    if self._get_param("Description") is not None:
+        wg.description = self._get_param("Description")
+    if self._get_param("State"):
+        wg.state = self._get_param("State")
+    updates = self._get_param("ConfigurationUpdates") or {}
+    cfg = wg.configuration
+    results = updates.get("ResultConfigurationUpdates") or {}
+    if "OutputLocation" in results:
+        cfg.setdefault("ResultConfiguration", {})["OutputLocation"] = results["OutputLocation"]
+    if results.get("RemoveOutputLocation"):
+        cfg.get("ResultConfiguration", {}).pop("OutputLocation", None)
+    for key in (
+        "EnforceWorkGroupConfiguration",
+        "PublishCloudWatchMetricsEnabled",
+        "RequesterPaysEnabled",
+        "BytesScannedCutoffPerQuery",
+    ):
+        if key in updates:
+            cfg[key] = updates[key]
+    if updates.get("RemoveBytesScannedCutoffPerQuery"):
+        cfg.pop("BytesScannedCutoffPerQuery", None)
+    return "{}"
+
+
+def _athena_update_named_query(self):
+    query = self.athena_backend.named_queries.get(self._get_param("NamedQueryId"))
+    if query is None:
+        return self.error("NamedQuery is not found.", 400)
+    query.name = self._get_param("Name")
+    query.description = self._get_param("Description") or ""
+    query.query_string = self._get_param("QueryString")
+    return "{}"
+
+
+def _athena_delete_named_query(self):
+    self.athena_backend.named_queries.pop(self._get_param("NamedQueryId"), None)
+    return "{}"
+
+
+def _athena_delete_work_group(self):
+    # AWS refuses to delete a workgroup that holds named queries without
+    # RecursiveDeleteOption, and deletes them with it.
+    name = self._get_param("WorkGroup")
+    backend = self.athena_backend
+    held = [q for q in backend.named_queries.values() if q.workgroup.name == name]
+    if held and not self._get_param("RecursiveDeleteOption"):
+        return self.error(f"WorkGroup {name} is not empty", 400)
+    for q in held:
+        backend.named_queries.pop(q.id, None)
+    backend.delete_work_group(name)
+    return _json.dumps({})
+
+
+athena_responses.AthenaResponse.update_work_group = _athena_update_work_group
+athena_responses.AthenaResponse.update_named_query = _athena_update_named_query
+athena_responses.AthenaResponse.delete_named_query = _athena_delete_named_query
+athena_responses.AthenaResponse.delete_work_group = _athena_delete_work_group
+
+
+def _glue_update_crawler(self):
+    crawler = self.glue_backend.get_crawler(self.parameters.get("Name"))
+    for param, attr in (
+        ("Role", "role"),
+        ("DatabaseName", "database_name"),
+        ("Description", "description"),
+        ("Targets", "targets"),
+        ("Schedule", "schedule"),
+        ("TablePrefix", "table_prefix"),
+    ):
+        if param in self.parameters:
+            setattr(crawler, attr, self.parameters[param])
+    crawler.version += 1
+    return _GlueEmpty()
+
+
+glue_responses.GlueResponse.update_crawler = _glue_update_crawler
 
 import moto.s3.notifications as s3_notifications
 

@@ -733,6 +733,27 @@ fn resolve(run: &Run, r: &str, kind: &str) -> Result<String, AwsError> {
     }
 }
 
+/// Another run may have launched the same instance at the same time: the older stays
+/// (by launch time, then id), the newer is terminated. True when ours went.
+async fn yield_to_older(run: &Run, name: &str, id: &str) -> Result<bool, AwsError> {
+    let (first, _) = lab_instances(&run.clients, &run.lab).await?;
+    let Some(older) = first.get(name).filter(|o| o.id != id) else {
+        return Ok(false);
+    };
+    run.note(format!(
+        "ec2 instance {name}: another run launched it first ({}); this run's {id} was terminated",
+        older.id
+    ));
+    run.clients
+        .ec2
+        .terminate_instances()
+        .instance_ids(id)
+        .send()
+        .await
+        .ctx("TerminateInstances")?;
+    Ok(true)
+}
+
 /// How long an instance may take to reach a state, and to pass its status checks.
 const STATE_BUDGET: Duration = Duration::from_secs(600);
 const PROFILE_PROPAGATION: Duration = Duration::from_secs(120);
@@ -741,20 +762,21 @@ async fn instance_step(run: &Run, name: &str, step: &InstanceStep) -> Result<(),
     let ec2 = &run.clients.ec2;
     match step {
         InstanceStep::Launch(l) => {
+            let launched = std::time::Instant::now();
             let id = launch(run, name, l).await?;
-            // Another run may have launched it at the same time: the older instance
-            // stays, the newer goes (each run does the same, so they agree).
-            let (first, _) = lab_instances(&run.clients, &run.lab).await?;
-            if let Some(older) = first.get(name).filter(|o| o.id != id) {
-                run.note(format!("ec2 instance {name}: another run launched it first ({}); this run's {id} was terminated", older.id));
-                ec2.terminate_instances()
-                    .instance_ids(&id)
-                    .send()
-                    .await
-                    .ctx("TerminateInstances")?;
+            if yield_to_older(run, name, &id).await? {
                 return Ok(());
             }
             wait_state(run, name, &id, "running").await?;
+            // Looked at again once a launch of another run could no longer share this
+            // one's launch time (EC2 gives it to the second): each run then sees both,
+            // and they agree on which stays.
+            if let Some(rest) = Duration::from_secs(2).checked_sub(launched.elapsed()) {
+                tokio::time::sleep(rest).await;
+            }
+            if yield_to_older(run, name, &id).await? {
+                return Ok(());
+            }
             status_ok(run, name, &id).await
         }
         InstanceStep::Start { id } => {
