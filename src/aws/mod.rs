@@ -6,6 +6,7 @@
 pub mod error;
 pub mod retry;
 pub mod run;
+pub mod versions;
 
 pub use run::Run;
 

@@ -3,9 +3,8 @@
 
 use aws_sdk_s3::Client;
 use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_s3::types::{Delete, ObjectIdentifier};
 
-use crate::aws::error::{AwsError, Class, Ctx, build_err};
+use crate::aws::error::{AwsError, Class, Ctx};
 
 /// An object's version as S3 reports it in events.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -118,78 +117,5 @@ pub async fn list(
 /// Deletes every version and delete marker under `prefix` whose key holds `run`;
 /// returns how many went. Nothing else is touched.
 pub async fn purge(s3: &Client, bucket: &str, prefix: &str, run: &str) -> Result<usize, AwsError> {
-    let mut removed = 0;
-    let (mut key_marker, mut version_marker) = (None, None);
-    loop {
-        let page = match s3
-            .list_object_versions()
-            .bucket(bucket)
-            .prefix(prefix)
-            .set_key_marker(key_marker.clone())
-            .set_version_id_marker(version_marker.clone())
-            .send()
-            .await
-            .ctx("ListObjectVersions")
-        {
-            Err(e) if e.code == "NoSuchBucket" => return Ok(removed),
-            other => other?,
-        };
-        let mut ids = Vec::new();
-        let versions = page
-            .versions()
-            .iter()
-            .map(|v| (v.key(), v.version_id()))
-            .chain(
-                page.delete_markers()
-                    .iter()
-                    .map(|m| (m.key(), m.version_id())),
-            );
-        for (key, version) in versions {
-            let key = key.unwrap_or_default();
-            if !key.contains(run) {
-                continue;
-            }
-            ids.push(
-                ObjectIdentifier::builder()
-                    .key(key)
-                    .set_version_id(version.map(str::to_owned))
-                    .build()
-                    .map_err(build_err)?,
-            );
-        }
-        if !ids.is_empty() {
-            let n = ids.len();
-            let del = Delete::builder()
-                .set_objects(Some(ids))
-                .quiet(true)
-                .build()
-                .map_err(build_err)?;
-            let out = s3
-                .delete_objects()
-                .bucket(bucket)
-                .delete(del)
-                .send()
-                .await
-                .ctx("DeleteObjects")?;
-            if let Some(e) = out.errors().first() {
-                return Err(AwsError {
-                    op: "DeleteObjects",
-                    code: e.code().unwrap_or("Error").to_owned(),
-                    message: format!(
-                        "{}: {}",
-                        e.key().unwrap_or_default(),
-                        e.message().unwrap_or_default()
-                    ),
-                    status: None,
-                    class: Class::Fatal,
-                });
-            }
-            removed += n;
-        }
-        if !page.is_truncated().unwrap_or(false) {
-            return Ok(removed);
-        }
-        key_marker = page.next_key_marker().map(str::to_owned);
-        version_marker = page.next_version_id_marker().map(str::to_owned);
-    }
+    crate::aws::versions::delete(s3, bucket, Some(prefix), |k| k.contains(run)).await
 }

@@ -5,12 +5,11 @@ use std::collections::BTreeMap;
 use aws_sdk_s3::Client;
 use aws_sdk_s3::types::{
     AbortIncompleteMultipartUpload, BucketLifecycleConfiguration, BucketLocationConstraint,
-    BucketVersioningStatus, CreateBucketConfiguration, Delete, ExpirationStatus,
-    LifecycleExpiration, LifecycleRule, LifecycleRuleFilter, NoncurrentVersionExpiration,
-    NoncurrentVersionTransition, NotificationConfigurationFilter, ObjectIdentifier,
-    PublicAccessBlockConfiguration, ServerSideEncryption, ServerSideEncryptionByDefault,
-    ServerSideEncryptionConfiguration, ServerSideEncryptionRule, Tag, Tagging, Transition,
-    TransitionStorageClass,
+    BucketVersioningStatus, CreateBucketConfiguration, ExpirationStatus, LifecycleExpiration,
+    LifecycleRule, LifecycleRuleFilter, NoncurrentVersionExpiration, NoncurrentVersionTransition,
+    NotificationConfigurationFilter, PublicAccessBlockConfiguration, ServerSideEncryption,
+    ServerSideEncryptionByDefault, ServerSideEncryptionConfiguration, ServerSideEncryptionRule,
+    Tag, Tagging, Transition, TransitionStorageClass,
 };
 use futures_util::stream::{self, StreamExt, TryStreamExt};
 
@@ -601,66 +600,9 @@ async fn delete_bucket(s3: &Client, name: &str, empty_buckets: bool) -> Result<(
 
 /// Deletes every object version and delete marker, a page (at most 1000 keys) at a time.
 async fn empty(s3: &Client, name: &str) -> Result<(), AwsError> {
-    loop {
-        let page = match s3
-            .list_object_versions()
-            .bucket(name)
-            .max_keys(1000)
-            .send()
-            .await
-            .ctx("ListObjectVersions")
-        {
-            Err(e) if e.code == "NoSuchBucket" => return Ok(()),
-            other => other?,
-        };
-        let mut ids = Vec::new();
-        for v in page.versions() {
-            ids.push(
-                ObjectIdentifier::builder()
-                    .key(v.key().unwrap_or_default())
-                    .set_version_id(v.version_id().map(str::to_owned))
-                    .build()
-                    .map_err(build_err)?,
-            );
-        }
-        for m in page.delete_markers() {
-            ids.push(
-                ObjectIdentifier::builder()
-                    .key(m.key().unwrap_or_default())
-                    .set_version_id(m.version_id().map(str::to_owned))
-                    .build()
-                    .map_err(build_err)?,
-            );
-        }
-        if ids.is_empty() {
-            return Ok(());
-        }
-        let del = Delete::builder()
-            .set_objects(Some(ids))
-            .quiet(true)
-            .build()
-            .map_err(build_err)?;
-        let out = s3
-            .delete_objects()
-            .bucket(name)
-            .delete(del)
-            .send()
-            .await
-            .ctx("DeleteObjects")?;
-        if let Some(e) = out.errors().first() {
-            return Err(AwsError {
-                op: "DeleteObjects",
-                code: e.code().unwrap_or("Error").to_owned(),
-                message: format!(
-                    "{}: {}",
-                    e.key().unwrap_or_default(),
-                    e.message().unwrap_or_default()
-                ),
-                status: None,
-                class: Class::Fatal,
-            });
-        }
-    }
+    crate::aws::versions::delete(s3, name, None, |_| true)
+        .await
+        .map(drop)
 }
 
 /// A bucket's notification configuration.

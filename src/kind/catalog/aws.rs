@@ -322,6 +322,27 @@ pub(super) async fn execute(run: &Run, w: &Work) -> Result<(), AwsError> {
     }
 }
 
+/// Sets and removes tags: Glue takes both by ARN.
+async fn retag(c: &Client, arn: &str, d: &crate::plan::tags::TagDiff) -> Result<(), AwsError> {
+    if !d.set.is_empty() {
+        c.tag_resource()
+            .resource_arn(arn)
+            .set_tags_to_add(Some(d.set.clone().into_iter().collect()))
+            .send()
+            .await
+            .ctx("glue:TagResource")?;
+    }
+    if !d.remove.is_empty() {
+        c.untag_resource()
+            .resource_arn(arn)
+            .set_tags_to_remove(Some(d.remove.clone()))
+            .send()
+            .await
+            .ctx("glue:UntagResource")?;
+    }
+    Ok(())
+}
+
 fn gone<T>(r: Result<T, AwsError>) -> Result<(), AwsError> {
     match r {
         Err(e) if e.class == Class::NotFound => Ok(()),
@@ -385,25 +406,7 @@ async fn database(run: &Run, c: &Client, name: &str, step: &DbStep) -> Result<()
                 .ctx("glue:UpdateDatabase")
                 .map(|_| ())
         }
-        DbStep::Tags(d) => {
-            if !d.set.is_empty() {
-                c.tag_resource()
-                    .resource_arn(&arn)
-                    .set_tags_to_add(Some(d.set.clone().into_iter().collect()))
-                    .send()
-                    .await
-                    .ctx("glue:TagResource")?;
-            }
-            if !d.remove.is_empty() {
-                c.untag_resource()
-                    .resource_arn(&arn)
-                    .set_tags_to_remove(Some(d.remove.clone()))
-                    .send()
-                    .await
-                    .ctx("glue:UntagResource")?;
-            }
-            Ok(())
-        }
+        DbStep::Tags(d) => retag(c, &arn, d).await,
         DbStep::Delete => gone(
             c.delete_database()
                 .name(name)
@@ -453,24 +456,7 @@ async fn crawler(run: &Run, c: &Client, name: &str, step: &CrawlerStep) -> Resul
                 .await
                 .map(|i| i.account_id.clone())
                 .unwrap_or_default();
-            let arn = arn(run, &account, "crawler", name);
-            if !d.set.is_empty() {
-                c.tag_resource()
-                    .resource_arn(&arn)
-                    .set_tags_to_add(Some(d.set.clone().into_iter().collect()))
-                    .send()
-                    .await
-                    .ctx("glue:TagResource")?;
-            }
-            if !d.remove.is_empty() {
-                c.untag_resource()
-                    .resource_arn(&arn)
-                    .set_tags_to_remove(Some(d.remove.clone()))
-                    .send()
-                    .await
-                    .ctx("glue:UntagResource")?;
-            }
-            Ok(())
+            retag(c, &arn(run, &account, "crawler", name), d).await
         }
         CrawlerStep::Delete => gone(
             c.delete_crawler()
