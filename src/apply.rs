@@ -12,9 +12,11 @@ use crate::aws::Run;
 use crate::aws::error::{AwsError, Class};
 use crate::kind::Plan;
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Default)]
 pub struct Options {
     pub parallelism: usize,
+    /// Actions in flight across several labs (class mode): each action holds a permit.
+    pub budget: Option<Arc<tokio::sync::Semaphore>>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -117,7 +119,14 @@ pub async fn run(
                 on_event(Event::Started(i));
                 let work = plan.actions[i].work.clone();
                 let run = run.clone();
-                running.spawn(async move { (i, work.execute(&run).await) });
+                let budget = opts.budget.clone();
+                running.spawn(async move {
+                    let _permit = match budget {
+                        Some(b) => b.acquire_owned().await.ok(),
+                        None => None,
+                    };
+                    (i, work.execute(&run).await)
+                });
             }
         }
         if running.is_empty() {

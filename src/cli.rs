@@ -54,6 +54,16 @@ pub struct Cli {
     /// More logging on stderr (-v, -vv).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
+    /// Class mode: one lab per student of this CSV roster (columns `student`, and
+    /// optionally `profile` or `role_arn` for an account per student, `region`, `email`).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub roster: Option<PathBuf>,
+    /// With --roster: only this student's lab, shown as one lab is.
+    #[arg(long, global = true, value_name = "ID", requires = "roster")]
+    pub student: Option<String>,
+    /// A role to assume (a roster student's `role_arn`), with its session name.
+    #[arg(skip)]
+    pub assume_role: Option<(String, String)>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -113,6 +123,9 @@ pub struct VerifyArgs {
     /// Leave the probes' objects in place.
     #[arg(long)]
     pub keep: bool,
+    /// With --roster: write the grade sheet (a row per student, a column per check) here, as CSV.
+    #[arg(long, value_name = "FILE")]
+    pub grades: Option<PathBuf>,
     /// Who runs the functions: `local` (labctl, as Lambda would; the default on an
     /// emulator), `aws` (the cloud's own triggers: the default on AWS, and for an
     /// emulator that runs functions itself, such as LocalStack with Docker).
@@ -196,7 +209,7 @@ pub struct DestroyArgs {
     pub json: bool,
 }
 
-pub async fn run(cli: Cli) -> Result<ExitCode> {
+pub async fn run(mut cli: Cli) -> Result<ExitCode> {
     if let Some(r) = &cli.region
         && !config::REGIONS.contains(&r.as_str())
     {
@@ -204,6 +217,12 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             "error: unknown region `{r}` given with --region\n  help: use an AWS region code such as `us-east-1` (AWS Academy allows us-east-1 and us-west-2)"
         );
         return Ok(ExitCode::from(1));
+    }
+    if cli.roster.is_some() {
+        match class_command(&mut cli).await? {
+            ClassRun::Done(code) => return Ok(code),
+            ClassRun::One(lab) => return one_lab(cli, *lab).await,
+        }
     }
     let lab = match config::load(&cli.file, cli.region.as_deref()) {
         Ok((lab, warnings)) => {
@@ -225,6 +244,11 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             return Ok(ExitCode::from(1));
         }
     };
+    one_lab(cli, lab).await
+}
+
+/// Every command on one lab: the lab file's, or one student's of a roster.
+async fn one_lab(cli: Cli, lab: Lab) -> Result<ExitCode> {
     match &cli.command {
         Command::Validate => {
             outln!(
@@ -272,6 +296,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             let p = reconcile::plan(&run, &lab, opts).await?;
             let opts = apply::Options {
                 parallelism: a.parallelism,
+                budget: None,
             };
             let code = execute(run.clone(), &p, a.auto_approve, a.json, opts, "Apply").await?;
             if code == ExitCode::SUCCESS && !a.json {
@@ -288,6 +313,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             let p = reconcile::plan(&run, &lab, opts).await?;
             let opts = apply::Options {
                 parallelism: a.parallelism,
+                budget: None,
             };
             execute(run, &p, a.auto_approve, a.json, opts, "Destroy").await
         }
@@ -296,6 +322,12 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             ssh(&run, &lab, a).await
         }
         Command::Verify(a) => {
+            if a.grades.is_some() && cli.student.is_none() {
+                eprintln!(
+                    "error: --grades writes a class's grade sheet\n  help: add `--roster FILE`"
+                );
+                return Ok(ExitCode::from(1));
+            }
             let run = connect(&cli, &lab, false, false).await?;
             let opts = crate::verify::Options {
                 only: a.checks.clone(),
@@ -442,7 +474,8 @@ async fn connect(cli: &Cli, lab: &Lab, destroying: bool, progress: bool) -> Resu
     let opts = ConnectOptions {
         region,
         profile: cli.profile.clone(),
-        endpoint_url: None,
+        assume_role: cli.assume_role.clone(),
+        ..Default::default()
     };
     let clients = aws::connect(&opts)
         .await
@@ -453,6 +486,212 @@ async fn connect(cli: &Cli, lab: &Lab, destroying: bool, progress: bool) -> Resu
     } else {
         run
     }))
+}
+
+enum ClassRun {
+    Done(ExitCode),
+    /// `--student ID`: that student's lab, run as one lab.
+    One(Box<Lab>),
+}
+
+/// `--roster`: every student's lab at once, one line each.
+async fn class_command(cli: &mut Cli) -> Result<ClassRun> {
+    use crate::class;
+    let fail = || Ok(ClassRun::Done(ExitCode::from(1)));
+    let Some(path) = cli.roster.clone() else {
+        return fail();
+    };
+    let mut roster = match class::roster::load(&path) {
+        Ok(r) => r,
+        Err(d) => {
+            eprintln!("{d}");
+            eprintln!(
+                "error: {} problem(s) in {}; nothing was sent to AWS",
+                d.items.len(),
+                d.file
+            );
+            return fail();
+        }
+    };
+    if let Some(id) = &cli.student {
+        if !roster.students.iter().any(|s| &s.id == id) {
+            let ids: Vec<&str> = roster.students.iter().map(|s| s.id.as_str()).collect();
+            let help = crate::yaml::diag::did_you_mean(id, &ids)
+                .map(|m| format!("did you mean `{m}`?"))
+                .unwrap_or_else(|| format!("{} lists {} students", roster.file, ids.len()));
+            eprintln!(
+                "error: {} has no student `{id}`\n  help: {help}",
+                roster.file
+            );
+            return fail();
+        }
+        roster.students.retain(|s| &s.id == id);
+    }
+    let class = match class::load(&cli.file, cli.region.as_deref(), roster) {
+        Ok(c) => c,
+        Err(p) => {
+            eprint!("{}", p.text);
+            eprintln!(
+                "error: {} problem(s) in the class's labs; nothing was sent to AWS",
+                p.count
+            );
+            return fail();
+        }
+    };
+    for w in &class.warnings {
+        eprintln!("{w}");
+    }
+    if cli.student.is_some() {
+        let m = &class.members[0];
+        let t = class::Target::of(m, cli.profile.as_deref());
+        cli.profile = t.profile;
+        cli.assume_role = t.assume_role;
+        return Ok(ClassRun::One(Box::new(m.lab.clone())));
+    }
+    let profile = cli.profile.clone();
+    let code = match &cli.command {
+        Command::Validate => {
+            outln!(
+                "{}: {} student(s), every lab valid ({})",
+                class.roster.file,
+                class.members.len(),
+                kind::summary(&class.members[0].lab).join(", ")
+            );
+            ExitCode::SUCCESS
+        }
+        Command::Plan(a) => {
+            let (runs, limiter) = class::connect(&class, profile.as_deref(), false).await;
+            let outs: Vec<class::Outcome> = class::plan_all(&class, runs, plan::Options::default())
+                .await
+                .into_iter()
+                .map(|x| x.0)
+                .collect();
+            if a.json {
+                outln!("{}", crate::render::class::json(&outs, limiter.waited()));
+            } else {
+                out!("{}", crate::render::class::table(&outs, "Plan"));
+            }
+            if outs.iter().any(|o| !o.ok() || o.status == "invalid") {
+                ExitCode::from(1)
+            } else if a.detailed_exitcode && outs.iter().any(|o| o.status == "changes") {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            }
+        }
+        Command::Apply(a) => {
+            let opts = plan::Options {
+                adopt: a.adopt,
+                empty_buckets: a.empty_buckets,
+                ..Default::default()
+            };
+            class_apply(
+                &class,
+                profile.as_deref(),
+                false,
+                opts,
+                a.auto_approve,
+                a.json,
+                a.parallelism,
+                "Apply",
+            )
+            .await?
+        }
+        Command::Destroy(a) => {
+            let opts = plan::Options {
+                empty_buckets: a.empty_buckets,
+                ..Default::default()
+            };
+            class_apply(
+                &class,
+                profile.as_deref(),
+                true,
+                opts,
+                a.auto_approve,
+                a.json,
+                a.parallelism,
+                "Destroy",
+            )
+            .await?
+        }
+        Command::Verify(a) => {
+            let (runs, _) = class::connect(&class, profile.as_deref(), false).await;
+            let opts = crate::verify::Options {
+                only: a.checks.clone(),
+                timeout: a.timeout.map(std::time::Duration::from_secs),
+                keep: a.keep,
+                local: match a.runner {
+                    RunnerChoice::Auto => None,
+                    RunnerChoice::Local => Some(true),
+                    RunnerChoice::Aws => Some(false),
+                },
+            };
+            let all = class::verify_all(&class, runs, &opts).await;
+            if let Some(g) = &a.grades {
+                std::fs::write(g, crate::render::class::grades_csv(&all))
+                    .with_context(|| format!("writing the grade sheet {}", g.display()))?;
+            }
+            if a.json {
+                outln!("{}", crate::render::class::verify_json(&all));
+            } else {
+                out!("{}", crate::render::class::verify_table(&all));
+                if let Some(g) = &a.grades {
+                    outln!("Grades written to {}.", g.display());
+                }
+            }
+            if all
+                .iter()
+                .all(|(_, _, r, _)| r.as_ref().is_ok_and(crate::verify::Report::ok))
+            {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            }
+        }
+        Command::Ssh(_) | Command::Invoke(_) | Command::Query(_) => {
+            eprintln!(
+                "error: this command runs on one lab\n  help: add `--student ID` to name the student's lab"
+            );
+            ExitCode::from(1)
+        }
+    };
+    Ok(ClassRun::Done(code))
+}
+
+/// Plans every student's lab, shows the plan per student, asks once, applies all.
+#[allow(clippy::too_many_arguments)]
+async fn class_apply(
+    class: &crate::class::Class,
+    profile: Option<&str>,
+    destroying: bool,
+    opts: plan::Options,
+    auto_approve: bool,
+    as_json: bool,
+    parallelism: usize,
+    verb: &str,
+) -> Result<ExitCode> {
+    use crate::class;
+    let (runs, limiter) = class::connect(class, profile, destroying).await;
+    let planned = class::plan_all(class, runs, opts).await;
+    let outs: Vec<class::Outcome> = planned.iter().map(|x| x.0.clone()).collect();
+    let pending = outs.iter().any(|o| o.status == "changes");
+    if !as_json {
+        out!("{}", crate::render::class::table(&outs, "Plan"));
+    }
+    if pending && !auto_approve && !confirm(verb)? {
+        return Ok(ExitCode::from(1));
+    }
+    let done = class::apply_all(planned, parallelism).await;
+    if as_json {
+        outln!("{}", crate::render::class::json(&done, limiter.waited()));
+    } else if pending {
+        out!("\n{}", crate::render::class::table(&done, verb));
+    }
+    Ok(if done.iter().all(|o| o.ok() && o.status != "invalid") {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 fn print_errors(p: &Plan) {

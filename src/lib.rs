@@ -15,6 +15,7 @@ pub mod apply;
 pub mod aws;
 pub mod check;
 pub mod cidr;
+pub mod class;
 pub mod cli;
 pub mod config;
 pub mod kind;

@@ -8,6 +8,9 @@ pub type Tags = BTreeMap<String, String>;
 /// The tag that marks what a lab owns. Nothing without it is ever changed or deleted.
 pub const OWNER_TAG: &str = "labctl:lab";
 
+/// In class mode, the roster's student a lab is for, on everything the lab owns.
+pub const STUDENT_TAG: &str = "labctl:student";
+
 /// A 1-based line and column in the lab file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, PartialOrd, Ord, Hash)]
 pub struct Pos {

@@ -10,6 +10,8 @@ pub struct Vars {
     pub lab: String,
     pub account_id: String,
     pub region: String,
+    /// The roster's student id in class mode; empty otherwise.
+    pub student: String,
     pub buckets: BTreeMap<String, String>,
 }
 
@@ -27,6 +29,12 @@ impl Vars {
             "lab" => return Ok(self.lab.clone()),
             "account_id" => return Ok(self.account_id.clone()),
             "region" => return Ok(self.region.clone()),
+            "student" if !self.student.is_empty() => return Ok(self.student.clone()),
+            "student" => {
+                return Err(
+                    "`${student}` has a value only in class mode: run with `--roster FILE`".into(),
+                );
+            }
             _ => {}
         }
         if let Some(rest) = key.strip_prefix("buckets.") {
@@ -56,7 +64,7 @@ impl Vars {
             };
         }
         Err(format!(
-            "unknown placeholder `${{{key}}}`; known: ${{lab}}, ${{account_id}}, ${{region}}, ${{buckets.NAME.name}}, ${{buckets.NAME.arn}}"
+            "unknown placeholder `${{{key}}}`; known: ${{lab}}, ${{account_id}}, ${{region}}, ${{student}}, ${{buckets.NAME.name}}, ${{buckets.NAME.arn}}"
         ))
     }
 
@@ -97,6 +105,18 @@ impl<'a> Expander<'a> {
     pub fn text(&mut self, text: &mut String, pos: Pos) {
         match self.vars.expand(text, true) {
             Ok(v) => *text = v,
+            Err(e) => self.errors.push((pos, e)),
+        }
+    }
+
+    /// A Glue name: Glue and Athena take no `-`, so the lab's and the student's names
+    /// go in with `_` for `-` (`${lab}_backups` is `photo_lab_backups`).
+    pub fn glue_name(&mut self, text: &mut String, pos: Pos) {
+        let mut v = self.vars.clone();
+        v.lab = v.lab.replace('-', "_");
+        v.student = v.student.replace('-', "_");
+        match v.expand(text, false) {
+            Ok(x) => *text = x,
             Err(e) => self.errors.push((pos, e)),
         }
     }

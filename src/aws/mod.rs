@@ -4,8 +4,10 @@
 //! SDK is used only here and in the kinds' `aws.rs` files.
 
 pub mod error;
+pub mod limit;
 pub mod retry;
 pub mod run;
+pub mod shared;
 pub mod versions;
 
 pub use run::Run;
@@ -24,6 +26,11 @@ pub struct ConnectOptions {
     pub profile: Option<String>,
     /// An explicit endpoint (e.g. a local emulator); `AWS_ENDPOINT_URL` works too.
     pub endpoint_url: Option<String>,
+    /// A role to assume on top of the credentials (class mode, one account per student):
+    /// (role ARN, session name).
+    pub assume_role: Option<(String, String)>,
+    /// A rate per service shared by every lab of a class.
+    pub limiter: Option<std::sync::Arc<limit::Limiter>>,
 }
 
 #[derive(Clone, Debug)]
@@ -43,6 +50,10 @@ pub struct Clients {
     pub endpoint: Option<String>,
     /// The resolved configuration: `verify` hands its credentials to the handlers it runs.
     pub config: aws_config::SdkConfig,
+    /// Listings every lab of this account shares (class mode).
+    pub listings: std::sync::Arc<shared::Listings>,
+    /// Who the caller is, asked once for every lab using these clients.
+    pub caller: std::sync::Arc<tokio::sync::OnceCell<Identity>>,
 }
 
 /// Who we are talking to AWS as.
@@ -110,7 +121,23 @@ pub async fn connect(opts: &ConnectOptions) -> Result<Clients> {
     if let Some(url) = &opts.endpoint_url {
         loader = loader.endpoint_url(url);
     }
-    let cfg = loader.load().await;
+    if let Some(l) = &opts.limiter {
+        loader = loader.http_client(limit::client(l.clone()));
+    }
+    let mut cfg = loader.load().await;
+    if let Some((arn, session)) = &opts.assume_role {
+        let provider = aws_config::sts::AssumeRoleProvider::builder(arn)
+            .session_name(session)
+            .configure(&cfg)
+            .build()
+            .await;
+        cfg = cfg
+            .into_builder()
+            .credentials_provider(aws_sdk_sts::config::SharedCredentialsProvider::new(
+                provider,
+            ))
+            .build();
+    }
     if cfg.credentials_provider().is_none() {
         bail!("no AWS credentials provider is configured");
     }
@@ -133,6 +160,8 @@ pub async fn connect(opts: &ConnectOptions) -> Result<Clients> {
         region: opts.region.clone(),
         endpoint,
         config: cfg,
+        listings: Default::default(),
+        caller: Default::default(),
     })
 }
 

@@ -64,7 +64,12 @@ impl Run {
     pub async fn identity(&self) -> Result<&Identity> {
         self.identity
             .get_or_try_init(|| async {
-                let id = super::identity(&self.clients).await?;
+                let id = self
+                    .clients
+                    .caller
+                    .get_or_try_init(|| super::identity(&self.clients))
+                    .await?
+                    .clone();
                 if id.is_learner_lab()
                     && !self.destroying
                     && !["us-east-1", "us-west-2"].contains(&self.region())

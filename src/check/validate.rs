@@ -156,7 +156,7 @@ fn target(lab: &Lab, vars: &Vars, t: &Target, what: &str, s: &mut Sink) -> Optio
             s.err(
                 t.pos,
                 e,
-                "keys may use ${run}, ${lab}, ${account_id} and ${region}",
+                "keys may use ${run}, ${lab}, ${account_id}, ${region} and (with a roster) ${student}",
             );
             return None;
         }

@@ -24,6 +24,16 @@ const MAX_LAB_FILE: u64 = 1024 * 1024;
 /// will be made.
 /// Returns the lab with its warnings (as `Diagnostics`, for printing).
 pub fn load(path: &Path, region: Option<&str>) -> Result<(Lab, Diagnostics), Diagnostics> {
+    load_for(path, region, None)
+}
+
+/// As `load`, for one student of a roster: the lab is `<lab>-<student>`, `${student}`
+/// is the student's id, and every rule is checked for that lab.
+pub fn load_for(
+    path: &Path,
+    region: Option<&str>,
+    student: Option<&str>,
+) -> Result<(Lab, Diagnostics), Diagnostics> {
     let file = path.display().to_string();
     let one = |message: String, help: &str| Diagnostics {
         file: file.clone(),
@@ -65,11 +75,11 @@ pub fn load(path: &Path, region: Option<&str>) -> Result<(Lab, Diagnostics), Dia
     } else {
         base
     };
-    parse_in(&file, &src, &base, region)
+    parse_in(&file, &src, &base, region, student)
 }
 
 pub fn parse_str(file: &str, src: &str, base_dir: &Path) -> Result<Lab, Diagnostics> {
-    parse_in(file, src, base_dir, None).map(|(lab, _)| lab)
+    parse_in(file, src, base_dir, None, None).map(|(lab, _)| lab)
 }
 
 fn parse_in(
@@ -77,6 +87,7 @@ fn parse_in(
     src: &str,
     base_dir: &Path,
     region: Option<&str>,
+    student: Option<&str>,
 ) -> Result<(Lab, Diagnostics), Diagnostics> {
     let fail = |items: Vec<Diagnostic>| Diagnostics {
         file: file.to_owned(),
@@ -107,6 +118,10 @@ fn parse_in(
         if let Some(r) = region {
             lab.lab.region = r.to_owned();
         }
+        if let Some(st) = student {
+            lab.lab.name = format!("{}-{st}", lab.lab.name);
+            lab.lab.student = Some(st.to_owned());
+        }
         check(&lab, &d.tag_sites, &mut d.sink);
         decoded_lab = Some(lab.lab);
     }
@@ -126,7 +141,7 @@ fn parse_in(
 /// The warnings of a valid lab, as text (for tests of warning rules).
 #[cfg(test)]
 pub fn parse_warnings(src: &str, base_dir: &Path) -> (Option<Lab>, Vec<String>) {
-    match parse_in("lab.yaml", src, base_dir, None) {
+    match parse_in("lab.yaml", src, base_dir, None, None) {
         Ok((lab, w)) => (
             Some(lab),
             w.items
@@ -176,6 +191,8 @@ pub const REGIONS: &[&str] = &[
 /// The lab file with where its own keys were written, for their checks.
 struct Decoded {
     lab: Lab,
+    /// `lab:` as written, before a student's id is appended.
+    base_name: String,
     lab_pos: Pos,
     region_pos: Pos,
 }
@@ -202,6 +219,7 @@ fn decode(root: &yaml::Node, file: &str, d: &mut Decoder) -> Option<Decoded> {
         checks: crate::check::decode(&f, d),
     };
     Some(Decoded {
+        base_name: head.name.clone(),
         lab: kind::decode(head, &f, d),
         lab_pos: name_node.map(|n| n.pos).unwrap_or_default(),
         region_pos: region_node.map(|n| n.pos).unwrap_or_default(),
@@ -219,7 +237,7 @@ pub fn expand(lab: &Lab, vars: &Vars) -> (Lab, Vec<(Pos, String)>) {
 
 /// Every rule that can be checked without AWS: the file's own, then each family's.
 fn check(d: &Decoded, sites: &TagSites, s: &mut Sink) {
-    lab_name(&d.lab.name, d.lab_pos, s);
+    lab_name(&d.base_name, d.lab_pos, s);
     let vars = stand_in_vars(&d.lab);
     // Checked as AWS will see them: with placeholders filled in.
     let (expanded, errs) = expand(&d.lab, &vars);
@@ -227,7 +245,7 @@ fn check(d: &Decoded, sites: &TagSites, s: &mut Sink) {
         s.err(
             pos,
             e,
-            "placeholders are ${lab}, ${account_id}, ${region}, ${buckets.NAME.name|arn}",
+            "placeholders are ${lab}, ${account_id}, ${region}, ${student} (with a roster), ${buckets.NAME.name|arn}",
         );
     }
     let lab = &expanded;
@@ -244,6 +262,7 @@ pub fn stand_in_vars(lab: &Lab) -> Vars {
         lab: lab.name.clone(),
         account_id: STAND_IN_ACCOUNT.into(),
         region: lab.region.clone(),
+        student: lab.student.clone().unwrap_or_default(),
         ..Default::default()
     };
     let names: BTreeMap<String, String> = lab

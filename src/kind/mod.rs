@@ -25,7 +25,7 @@ use std::path::PathBuf;
 
 use crate::aws::Run;
 use crate::aws::error::AwsError;
-use crate::model::{OWNER_TAG, Tags};
+use crate::model::{OWNER_TAG, STUDENT_TAG, Tags};
 use crate::plan::{Addr, Kind, Options, Owned, PlanError};
 use crate::template::{Expander, Vars};
 use crate::yaml::decode::{Decoder, Fields};
@@ -78,6 +78,8 @@ macro_rules! kinds {
             /// Folder of the lab file: code and zip paths are relative to it.
             pub base_dir: PathBuf,
             pub file: String,
+            /// The roster's student this lab is for (class mode), whose id `${student}` is.
+            pub student: Option<String>,
             /// What `labctl verify` proves (`checks:`); not a resource.
             pub checks: std::collections::BTreeMap<String, crate::check::Check>,
             $(pub $field: <$family as Resource>::Spec,)*
@@ -139,6 +141,7 @@ macro_rules! kinds {
                 tags: head.tags,
                 base_dir: d.base_dir.clone(),
                 file: head.file,
+                student: None,
                 checks: head.checks,
                 $($field: <$family as Resource>::decode(top, d),)*
             }
@@ -276,6 +279,9 @@ impl Lab {
     pub fn base_tags(&self) -> Tags {
         let mut t = self.tags.clone();
         t.insert(OWNER_TAG.to_owned(), self.name.clone());
+        if let Some(s) = &self.student {
+            t.insert(STUDENT_TAG.to_owned(), s.clone());
+        }
         t
     }
 
@@ -284,6 +290,9 @@ impl Lab {
         let mut t = self.base_tags();
         t.extend(own.clone());
         t.insert(OWNER_TAG.into(), self.name.clone());
+        if let Some(s) = &self.student {
+            t.insert(STUDENT_TAG.to_owned(), s.clone());
+        }
         t
     }
 
@@ -298,6 +307,7 @@ impl Lab {
             lab: self.name.clone(),
             account_id: account_id.to_owned(),
             region: self.region.clone(),
+            student: self.student.clone().unwrap_or_default(),
             ..Default::default()
         };
         vars.buckets = bucket::names(self, &vars).into_iter().collect();

@@ -1,5 +1,6 @@
 //! The only writer to stdout: plans and reports, for people (`human`) and tools (`json`).
 
+pub mod class;
 pub mod human;
 pub mod json;
 pub mod query;

@@ -18,6 +18,7 @@
 mod academy;
 mod athena;
 mod buckets;
+mod class;
 mod corpus;
 mod faults;
 mod harness;

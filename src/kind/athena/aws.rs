@@ -24,33 +24,43 @@ fn missing(e: &AwsError) -> bool {
 pub(super) async fn read(run: &Run, lab: &Lab) -> anyhow::Result<Live> {
     let c = &run.clients.athena;
     let prefix = format!("{}-", lab.name);
-    let mut names = Vec::new();
-    let mut token = None;
-    loop {
-        let (page, next) = run.discovery(
-            c.list_work_groups()
-                .set_next_token(token.clone())
-                .send()
-                .await
-                .ctx("athena:ListWorkGroups")
-                .map(|o| {
-                    let page: Vec<String> = o
-                        .work_groups()
-                        .iter()
-                        .filter_map(|w| w.name())
-                        .filter(|n| n.starts_with(&prefix))
-                        .map(str::to_owned)
-                        .collect();
-                    (page, o.next_token().map(str::to_owned))
-                }),
-            "athena workgroups",
-        )?;
-        names.extend(page);
-        token = next;
-        if token.is_none() {
-            break;
-        }
-    }
+    // Every workgroup's name, listed once for every lab of the account (class mode).
+    let every = run
+        .clients
+        .listings
+        .get("athena:workgroups", || async {
+            let mut names: Vec<String> = Vec::new();
+            let mut token = None;
+            loop {
+                let (page, next) = run.discovery(
+                    c.list_work_groups()
+                        .set_next_token(token.clone())
+                        .send()
+                        .await
+                        .ctx("athena:ListWorkGroups")
+                        .map(|o| {
+                            let page: Vec<String> = o
+                                .work_groups()
+                                .iter()
+                                .filter_map(|w| w.name().map(str::to_owned))
+                                .collect();
+                            (page, o.next_token().map(str::to_owned))
+                        }),
+                    "athena workgroups",
+                )?;
+                names.extend(page);
+                token = next;
+                if token.is_none() {
+                    return Ok::<_, AwsError>(names);
+                }
+            }
+        })
+        .await?;
+    let names: Vec<String> = every
+        .iter()
+        .filter(|n| n.starts_with(&prefix))
+        .cloned()
+        .collect();
     let mut live = Live::default();
     if names.is_empty() {
         return Ok(live);

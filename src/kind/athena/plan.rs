@@ -49,15 +49,17 @@ fn config_changes(have: &Config, want: &Config) -> Vec<Change> {
 
 /// The database a named query runs in: its own, else the lab's only one.
 fn database(cx: &Ctx<'_>, q: &super::NamedQuery) -> String {
-    q.database.clone().unwrap_or_else(|| {
-        cx.lab
-            .catalog
+    let cat = &cx.lab.catalog;
+    match &q.database {
+        Some(d) if d == "default" => d.clone(),
+        Some(d) => cat.db_name(d),
+        None => cat
             .databases
-            .keys()
+            .values()
             .next()
-            .cloned()
-            .unwrap_or_else(|| "default".into())
-    })
+            .map(|d| d.name.clone())
+            .unwrap_or_else(|| "default".into()),
+    }
 }
 
 pub(super) fn plan(cx: &Ctx<'_>, out: &mut Emit<'_, Work>) {

@@ -49,7 +49,15 @@ pub async fn run(
     let physical = lab.physical(workgroup);
     let c = &run.clients.athena;
     let started = Instant::now();
-    let database = lab.catalog.databases.keys().next().cloned();
+    // The lab's (first) database: `FROM backups` needs no database name.
+    let vars = lab.vars(&run.identity().await?.account_id);
+    let (lab, _) = crate::config::expand(lab, &vars);
+    let database = lab
+        .catalog
+        .databases
+        .values()
+        .next()
+        .map(|d| d.name.clone());
     let id = c
         .start_query_execution()
         .work_group(&physical)

@@ -30,14 +30,17 @@ pub(super) async fn read_all(
     let (c, lab) = (&run.clients, run.lab.as_str());
     // Paginated and filtered by region on S3's side: without a parameter S3 leaves out
     // each bucket's region (and refuses accounts allowed more than 10,000 buckets).
-    let listed =
+    let listed = c.listings.get("s3:ListBuckets", || async {
         c.s3.list_buckets()
             .bucket_region(&c.region)
             .max_buckets(1000)
             .into_paginator()
             .items()
             .send()
-            .try_collect();
+            .try_collect()
+            .await
+            .ctx("ListBuckets")
+    });
     let declared_reads = stream::iter(declared.iter().cloned()).map(|name| async move {
         let p = read_one(c, &name, false).await?;
         Ok::<_, AwsError>((name, p))
@@ -47,7 +50,7 @@ pub(super) async fn read_all(
         declared_reads.buffer_unordered(16).try_collect::<Vec<_>>()
     );
     let mut out: BTreeMap<String, BucketPresence> = declared_found?.into_iter().collect();
-    let listed = run.discovery(listed.ctx("ListBuckets"), "buckets")?;
+    let listed = run.discovery(listed.map(|l| (*l).clone()), "buckets")?;
     // S3 answers 403 both for another account's bucket and for one of this account
     // whose tags the caller may not read; the account's own listing tells them apart.
     for (name, p) in &out {
@@ -71,12 +74,21 @@ pub(super) async fn read_all(
         .collect();
     // Undeclared buckets are the lab's only if tagged so; a bucket we cannot read the
     // tags of (another region, no permission) is not ours to touch.
+    // Whose each bucket is, read once for every lab of the account (class mode).
     let owned = stream::iter(candidates)
         .map(|name| async move {
-            match tags(&c.s3, &name).await {
-                Ok(Some(t)) if t.get(OWNER_TAG).map(String::as_str) == Some(lab) => Some(name),
-                _ => None,
-            }
+            let owner = c
+                .listings
+                .get(&format!("s3:owner:{name}"), || async {
+                    Ok(tags(&c.s3, &name)
+                        .await
+                        .ok()
+                        .flatten()
+                        .and_then(|t| t.get(OWNER_TAG).cloned()))
+                })
+                .await
+                .ok()?;
+            (owner.as_deref() == Some(lab)).then_some(name)
         })
         .buffer_unordered(16)
         .filter_map(|x| async move { x })

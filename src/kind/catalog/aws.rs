@@ -43,45 +43,57 @@ pub(super) async fn read(run: &Run, lab: &Lab) -> anyhow::Result<Live> {
     let declared = &lab.catalog;
     // Nothing declared and nothing to clean up is the common case: one listing decides.
     let account = run.identity().await?.account_id.clone();
-    let mut token = None;
-    let mut names = Vec::new();
-    loop {
-        let (page, next) = run.discovery(
-            c.get_databases()
-                .set_next_token(token.clone())
-                .send()
-                .await
-                .ctx("glue:GetDatabases")
-                .map(|o| {
-                    let page: Vec<(String, String)> = o
-                        .database_list()
-                        .iter()
-                        .map(|d| {
-                            (
-                                d.name().to_owned(),
-                                d.description().unwrap_or_default().to_owned(),
-                            )
-                        })
-                        .collect();
-                    (page, o.next_token().map(str::to_owned))
-                }),
-            "glue databases",
-        )?;
-        names.extend(page);
-        token = next;
-        if token.is_none() {
-            break;
-        }
-    }
-    let tagged = futures_util::future::join_all(names.into_iter().map(|(name, description)| {
-        let arn = arn(run, &account, "database", &name);
-        async move { (name, description, tags_of(c, &arn).await) }
-    }))
-    .await;
-    for (name, description, tags) in tagged {
-        let tags = tags?;
+    // Every database of the account with its owner, read once for every lab of the
+    // account (class mode).
+    let all = run
+        .clients
+        .listings
+        .get("glue:databases", || async {
+            let mut token = None;
+            let mut names = Vec::new();
+            loop {
+                let (page, next) = run.discovery(
+                    c.get_databases()
+                        .set_next_token(token.clone())
+                        .send()
+                        .await
+                        .ctx("glue:GetDatabases")
+                        .map(|o| {
+                            let page: Vec<(String, String)> = o
+                                .database_list()
+                                .iter()
+                                .map(|d| {
+                                    (
+                                        d.name().to_owned(),
+                                        d.description().unwrap_or_default().to_owned(),
+                                    )
+                                })
+                                .collect();
+                            (page, o.next_token().map(str::to_owned))
+                        }),
+                    "glue databases",
+                )?;
+                names.extend(page);
+                token = next;
+                if token.is_none() {
+                    break;
+                }
+            }
+            let tagged =
+                futures_util::future::join_all(names.into_iter().map(|(name, description)| {
+                    let arn = arn(run, &account, "database", &name);
+                    async move { (name, description, tags_of(c, &arn).await) }
+                }))
+                .await;
+            tagged
+                .into_iter()
+                .map(|(n, d, t)| t.map(|t| (n, d, t)))
+                .collect::<Result<Vec<(String, String, Tags)>, AwsError>>()
+        })
+        .await?;
+    for (name, description, tags) in all.iter().cloned() {
         let ours = tags.get(OWNER_TAG).is_some_and(|o| o == &lab.name);
-        if !ours && !declared.databases.contains_key(&name) {
+        if !ours && !declared.databases.values().any(|d| d.name == name) {
             continue;
         }
         let tables = if ours {
@@ -100,32 +112,35 @@ pub(super) async fn read(run: &Run, lab: &Lab) -> anyhow::Result<Live> {
     }
     // Crawlers: the lab's are named `<lab>-...`; their tags say whose they are.
     let prefix = format!("{}-", lab.name);
-    let mut token = None;
-    let mut found = Vec::new();
-    loop {
-        let (page, next) = run.discovery(
-            c.get_crawlers()
-                .set_next_token(token.clone())
-                .send()
-                .await
-                .ctx("glue:GetCrawlers")
-                .map(|o| {
-                    let page: Vec<aws_sdk_glue::types::Crawler> = o
-                        .crawlers()
-                        .iter()
-                        .filter(|cr| cr.name().is_some_and(|n| n.starts_with(&prefix)))
-                        .cloned()
-                        .collect();
-                    (page, o.next_token().map(str::to_owned))
-                }),
-            "glue crawlers",
-        )?;
-        found.extend(page);
-        token = next;
-        if token.is_none() {
-            break;
-        }
-    }
+    let every = run
+        .clients
+        .listings
+        .get("glue:crawlers", || async {
+            let mut token = None;
+            let mut found = Vec::new();
+            loop {
+                let (page, next) = run.discovery(
+                    c.get_crawlers()
+                        .set_next_token(token.clone())
+                        .send()
+                        .await
+                        .ctx("glue:GetCrawlers")
+                        .map(|o| (o.crawlers().to_vec(), o.next_token().map(str::to_owned))),
+                    "glue crawlers",
+                )?;
+                found.extend(page);
+                token = next;
+                if token.is_none() {
+                    return Ok::<_, AwsError>(found);
+                }
+            }
+        })
+        .await?;
+    let found: Vec<aws_sdk_glue::types::Crawler> = every
+        .iter()
+        .filter(|cr| cr.name().is_some_and(|n| n.starts_with(&prefix)))
+        .cloned()
+        .collect();
     for cr in found {
         let name = cr.name().unwrap_or_default().to_owned();
         let tags = tags_of(c, &arn(run, &account, "crawler", &name)).await?;

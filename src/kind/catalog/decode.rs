@@ -29,6 +29,7 @@ pub(super) fn catalog(top: &Fields<'_>, d: &mut Decoder) -> Catalog {
                     Database {
                         pos: k.pos,
                         keys: Default::default(),
+                        name: k.name.clone(),
                         description: String::new(),
                         tags: Default::default(),
                     },
@@ -38,11 +39,15 @@ pub(super) fn catalog(top: &Fields<'_>, d: &mut Decoder) -> Catalog {
             let Some(df) = fields(
                 v,
                 &format!("database `{}`", k.name),
-                &["description", "tags"],
+                &["name", "description", "tags"],
                 s,
             ) else {
                 continue;
             };
+            let name = df
+                .get("name")
+                .and_then(|n| string(n, "`name`", s))
+                .unwrap_or_else(|| k.name.clone());
             let description = df
                 .get("description")
                 .and_then(|n| string(n, "`description`", s))
@@ -56,6 +61,7 @@ pub(super) fn catalog(top: &Fields<'_>, d: &mut Decoder) -> Catalog {
                 Database {
                     pos: k.pos,
                     keys: df.keys(),
+                    name,
                     description,
                     tags,
                 },

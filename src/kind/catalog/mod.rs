@@ -49,6 +49,7 @@ impl Resource for Family {
 
     fn expand(spec: &mut Catalog, x: &mut Expander<'_>) {
         for db in spec.databases.values_mut() {
+            x.glue_name(&mut db.name, db.keys.at("name", db.pos));
             x.tags(&mut db.tags);
         }
         for c in spec.crawlers.values_mut() {
@@ -87,6 +88,16 @@ impl Resource for Family {
     }
 }
 
+impl Catalog {
+    /// The Glue name of a declared database (by its key in lab.yaml).
+    pub fn db_name(&self, key: &str) -> String {
+        self.databases
+            .get(key)
+            .map(|d| d.name.clone())
+            .unwrap_or_else(|| key.to_owned())
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Catalog {
     pub databases: BTreeMap<String, Database>,
@@ -99,6 +110,8 @@ pub struct Catalog {
 pub struct Database {
     pub pos: Pos,
     pub keys: Keys,
+    /// Its name in Glue (`name:`, default the key), placeholders filled in Glue's way.
+    pub name: String,
     pub description: String,
     pub tags: Tags,
 }

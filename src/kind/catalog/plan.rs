@@ -162,7 +162,8 @@ pub(super) fn plan(cx: &Ctx<'_>, out: &mut Emit<'_, Work>) {
 
     // Databases: the lab's by their tag.
     let mut ours: BTreeMap<&str, Option<Owned>> = BTreeMap::new();
-    for (name, db) in &cat.databases {
+    for db in cat.databases.values() {
+        let name = &db.name;
         let addr = Addr::new(DATABASE, name.clone());
         let tags = cx.tags(&db.tags);
         match live.databases.get(name) {
@@ -233,15 +234,13 @@ pub(super) fn plan(cx: &Ctx<'_>, out: &mut Emit<'_, Work>) {
 
     // Tables: in a database of the lab's (declared and ours, or created now).
     for (name, t) in &cat.tables {
-        let Some(db_owned) = ours.get(t.database.as_str()) else {
+        let db = cat.db_name(&t.database);
+        let Some(db_owned) = ours.get(db.as_str()) else {
             continue;
         };
-        let addr = Addr::new(TABLE, format!("{}.{name}", t.database));
+        let addr = Addr::new(TABLE, format!("{db}.{name}"));
         let want = table_def(t, vars);
-        let have = live
-            .databases
-            .get(&t.database)
-            .and_then(|d| d.tables.get(name));
+        let have = live.databases.get(&db).and_then(|d| d.tables.get(name));
         match (have, db_owned) {
             (Some(have), Some(_)) => {
                 let changes = table_changes(have, &want);
@@ -253,7 +252,7 @@ pub(super) fn plan(cx: &Ctx<'_>, out: &mut Emit<'_, Work>) {
                     let a = out.update(
                         owned,
                         Work::Table {
-                            database: t.database.clone(),
+                            database: db.clone(),
                             name: name.clone(),
                             step: TableStep::Update(want),
                         },
@@ -265,12 +264,12 @@ pub(super) fn plan(cx: &Ctx<'_>, out: &mut Emit<'_, Work>) {
                 let a = out.create(
                     addr,
                     Work::Table {
-                        database: t.database.clone(),
+                        database: db.clone(),
                         name: name.clone(),
                         step: TableStep::Create(want.clone()),
                     },
                 );
-                a.after.push(Addr::new(DATABASE, t.database.clone()));
+                a.after.push(Addr::new(DATABASE, db.clone()));
                 a.changes
                     .push(Change::new_value("location", &want.location));
                 a.changes
@@ -293,13 +292,13 @@ pub(super) fn plan(cx: &Ctx<'_>, out: &mut Emit<'_, Work>) {
         let Some(owner) = l.tags.get(OWNER_TAG) else {
             continue;
         };
-        let declared_db = cat.databases.contains_key(db_name);
+        let declared_db = cat.databases.values().any(|d| &d.name == db_name);
         for table in l.tables.keys() {
             let declared = declared_db
                 && cat
                     .tables
                     .get(table)
-                    .is_some_and(|t| &t.database == db_name);
+                    .is_some_and(|t| &cat.db_name(&t.database) == db_name);
             if declared {
                 continue;
             }
@@ -351,9 +350,10 @@ fn crawlers(cx: &Ctx<'_>, out: &mut Emit<'_, Work>) {
     for (name, c) in &lab.catalog.crawlers {
         let physical = lab.physical(name);
         let addr = Addr::new(CRAWLER, physical.clone());
+        let db = lab.catalog.db_name(&c.database);
         let want = CrawlerDef {
             role: role.clone(),
-            database: c.database.clone(),
+            database: db.clone(),
             targets: vec![c.location.url(cx.vars)],
             schedule: c.schedule.clone(),
         };
@@ -370,7 +370,7 @@ fn crawlers(cx: &Ctx<'_>, out: &mut Emit<'_, Work>) {
                         },
                     },
                 );
-                a.after.push(Addr::new(DATABASE, c.database.clone()));
+                a.after.push(Addr::new(DATABASE, db.clone()));
                 if matches!(lab.role, Some(Role::Managed(_))) {
                     a.after.push(Addr::new(ROLE, role.clone()));
                 }
@@ -438,7 +438,7 @@ fn crawlers(cx: &Ctx<'_>, out: &mut Emit<'_, Work>) {
                         },
                     );
                     a.changes = changes;
-                    a.after.push(Addr::new(DATABASE, c.database.clone()));
+                    a.after.push(Addr::new(DATABASE, db.clone()));
                 }
                 if let Some((d, change)) = tag_diff(&l.tags, &tags) {
                     out.update(

@@ -14,12 +14,21 @@ const MAX_DESCRIPTION: usize = 2048;
 
 pub(super) fn catalog(lab: &Lab, _vars: &Vars, s: &mut Sink) {
     let c = &lab.catalog;
-    for (name, db) in &c.databases {
+    let mut seen: BTreeSet<&str> = BTreeSet::new();
+    for db in c.databases.values() {
+        let name = &db.name;
         if let Some(p) = name_problem(name) {
             s.err(
-                db.pos,
+                db.keys.at("name", db.pos),
                 format!("glue database name `{name}` is not valid: {p}"),
-                "use a name such as `lab_backups`",
+                "use a name such as `lab_backups`, or `${lab}_backups` (the lab's name with `_` for `-`)",
+            );
+        }
+        if !seen.insert(name) {
+            s.err(
+                db.pos,
+                format!("two databases are named `{name}` in Glue"),
+                "give each its own `name`",
             );
         }
         if db.description.len() > MAX_DESCRIPTION {

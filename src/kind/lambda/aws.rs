@@ -53,15 +53,19 @@ pub(super) async fn read_functions(
     let (c, lab) = (&run.clients, run.lab.as_str());
     // Declared functions are read by name while the listing looks for leftovers.
     let (listed, known) = tokio::join!(
-        c.lambda
-            .list_functions()
-            .into_paginator()
-            .items()
-            .send()
-            .try_collect(),
+        c.listings.get("lambda:ListFunctions", || async {
+            c.lambda
+                .list_functions()
+                .into_paginator()
+                .items()
+                .send()
+                .try_collect()
+                .await
+                .ctx("ListFunctions")
+        }),
         futures_util::future::join_all(declared.iter().map(|n| read_function(c, n)))
     );
-    let listed = run.discovery(listed.ctx("ListFunctions"), "functions")?;
+    let listed = run.discovery(listed.map(|l| (*l).clone()), "functions")?;
     let mut out = BTreeMap::new();
     for (name, f) in declared.iter().zip(known) {
         if let Some(f) = f? {
@@ -221,15 +225,19 @@ pub(super) async fn read_layers(
     let marker = layer_marker(lab);
     // Declared layers are read by name while the listing looks for leftovers.
     let (listed, known) = tokio::join!(
-        c.lambda
-            .list_layers()
-            .into_paginator()
-            .items()
-            .send()
-            .try_collect(),
+        c.listings.get("lambda:ListLayers", || async {
+            c.lambda
+                .list_layers()
+                .into_paginator()
+                .items()
+                .send()
+                .try_collect()
+                .await
+                .ctx("ListLayers")
+        }),
         futures_util::future::join_all(declared.iter().map(|n| all_versions(c, n, &marker)))
     );
-    let listed = run.discovery(listed.ctx("ListLayers"), "layers")?;
+    let listed = run.discovery(listed.map(|l| (*l).clone()), "layers")?;
     let others = with_candidates(declared, lab, listed.iter().filter_map(|l| l.layer_name()))
         .split_off(declared.len());
     let found = futures_util::future::join_all(others.iter().map(|n| all_versions(c, n, &marker)));

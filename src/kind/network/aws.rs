@@ -35,6 +35,41 @@ fn tags_of(t: &[Tag]) -> Tags {
 /// name them all; only an unseen zone costs a DescribeAvailabilityZones.
 pub(super) async fn read(run: &Run, zones: &[String]) -> Result<LiveNetwork, AwsError> {
     let c = &run.clients;
+    // The default VPC is the account's: read once for every lab of it (class mode).
+    let shared = c.listings.get("ec2:default-vpc", || default_vpc(c)).await?;
+    let Some((vpc, subnets, groups)) = shared.as_ref().clone() else {
+        return Ok(LiveNetwork {
+            vpc: None,
+            zones: all_zones(c).await?,
+            ..Default::default()
+        });
+    };
+    let mut seen: Vec<(String, String)> = subnets
+        .iter()
+        .map(|s| (s.az.clone(), s.az_id.clone()))
+        .collect();
+    seen.sort();
+    seen.dedup();
+    let zones = if zones
+        .iter()
+        .all(|z| seen.iter().any(|(n, id)| n == z || id == z))
+    {
+        seen
+    } else {
+        all_zones(c).await?
+    };
+    Ok(LiveNetwork {
+        vpc: Some(vpc),
+        zones,
+        subnets,
+        groups,
+    })
+}
+
+type DefaultVpc = Option<(LiveVpc, Vec<LiveSubnet>, Vec<LiveGroup>)>;
+
+/// The default VPC with its subnets and groups, or none.
+async fn default_vpc(c: &Clients) -> Result<DefaultVpc, AwsError> {
     let vpcs = c
         .ec2
         .describe_vpcs()
@@ -43,11 +78,7 @@ pub(super) async fn read(run: &Run, zones: &[String]) -> Result<LiveNetwork, Aws
         .await
         .ctx("DescribeVpcs")?;
     let Some(vpc) = vpcs.vpcs().first() else {
-        return Ok(LiveNetwork {
-            vpc: None,
-            zones: all_zones(c).await?,
-            ..Default::default()
-        });
+        return Ok(None);
     };
     let vpc_id = vpc.vpc_id().unwrap_or_default().to_owned();
     let mut cidrs: Vec<String> = vpc
@@ -105,26 +136,7 @@ pub(super) async fn read(run: &Run, zones: &[String]) -> Result<LiveNetwork, Aws
             egress: rules_of(g.ip_permissions_egress()),
         })
         .collect();
-    let mut seen: Vec<(String, String)> = subnets
-        .iter()
-        .map(|s| (s.az.clone(), s.az_id.clone()))
-        .collect();
-    seen.sort();
-    seen.dedup();
-    let zones = if zones
-        .iter()
-        .all(|z| seen.iter().any(|(n, id)| n == z || id == z))
-    {
-        seen
-    } else {
-        all_zones(c).await?
-    };
-    Ok(LiveNetwork {
-        vpc: Some(LiveVpc { id: vpc_id, cidrs }),
-        zones,
-        subnets,
-        groups,
-    })
+    Ok(Some((LiveVpc { id: vpc_id, cidrs }, subnets, groups)))
 }
 
 /// The region's available zones: (name, id).

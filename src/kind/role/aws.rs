@@ -76,15 +76,20 @@ async fn discover(
     use futures_util::stream::{self, StreamExt, TryStreamExt};
     let (c, lab) = (&run.clients, run.lab.as_str());
     let listed = c
-        .iam
-        .list_roles()
-        .path_prefix(ROLE_PATH)
-        .into_paginator()
-        .items()
-        .send()
-        .try_collect()
+        .listings
+        .get("iam:ListRoles", || async {
+            c.iam
+                .list_roles()
+                .path_prefix(ROLE_PATH)
+                .into_paginator()
+                .items()
+                .send()
+                .try_collect()
+                .await
+                .ctx("ListRoles")
+        })
         .await
-        .ctx("ListRoles");
+        .map(|l| (*l).clone());
     let listed = run.discovery(listed, "IAM roles")?;
     let names: Vec<String> = listed
         .iter()
@@ -93,22 +98,30 @@ async fn discover(
         .collect();
     let found: Vec<Option<LiveRole>> = stream::iter(names)
         .map(|name| async move {
+            // Whose each role is, read once for every lab of the account (class mode).
             // Another lab's role may be deleted between the listing and this read.
-            let tags = match c
-                .iam
-                .list_role_tags()
-                .role_name(&name)
-                .send()
-                .await
-                .ctx("ListRoleTags")
-            {
-                Err(e) if e.class == Class::NotFound => return Ok(None),
-                other => other?,
-            };
-            let ours = tags
-                .tags()
-                .iter()
-                .any(|t| t.key() == OWNER_TAG && t.value() == lab);
+            let owner = c
+                .listings
+                .get(&format!("iam:owner:{name}"), || async {
+                    match c
+                        .iam
+                        .list_role_tags()
+                        .role_name(&name)
+                        .send()
+                        .await
+                        .ctx("ListRoleTags")
+                    {
+                        Err(e) if e.class == Class::NotFound => Ok(None),
+                        Err(e) => Err(e),
+                        Ok(t) => Ok(t
+                            .tags()
+                            .iter()
+                            .find(|t| t.key() == OWNER_TAG)
+                            .map(|t| t.value().to_owned())),
+                    }
+                })
+                .await?;
+            let ours = owner.as_deref() == Some(lab);
             if ours {
                 read_role(c, &name).await
             } else {

@@ -1,0 +1,203 @@
+//! A request rate per AWS service, for class mode: a whole class's labs share one
+//! budget per service, so 200 labs never turn into a storm of throttling errors. It
+//! sits in front of the SDK's own HTTPS client (built as the SDK builds its default)
+//! and tells the service from each request's signature, so it sees every attempt,
+//! retries included, on AWS and on an emulator alike.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use aws_smithy_http_client::proxy::ProxyConfig;
+use aws_smithy_http_client::{Builder, ConnectorBuilder, tls};
+use aws_smithy_runtime_api::client::http::{
+    HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpClient,
+    SharedHttpConnector,
+};
+use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+
+/// Requests per second and burst, per service: what AWS documents for its control
+/// planes, with headroom (Lambda's non-invoke calls share about 15 per second; EC2's
+/// mutating calls have small buckets; IAM is global and slow to recover).
+const RATES: &[(&str, f64, f64)] = &[
+    ("lambda", 10.0, 15.0),
+    ("iam", 8.0, 10.0),
+    ("ec2", 20.0, 40.0),
+    ("s3", 100.0, 200.0),
+    ("sts", 20.0, 20.0),
+    ("events", 10.0, 20.0),
+    ("logs", 10.0, 20.0),
+    ("glue", 20.0, 30.0),
+    ("athena", 10.0, 20.0),
+    ("ssm", 20.0, 40.0),
+];
+/// Anything else.
+const OTHER: (f64, f64) = (10.0, 20.0);
+
+#[derive(Debug)]
+struct Bucket {
+    rate: f64,
+    burst: f64,
+    tokens: f64,
+    last: Instant,
+}
+
+impl Bucket {
+    /// Takes one token; how long to wait before the request may go.
+    fn take(&mut self) -> Duration {
+        let now = Instant::now();
+        self.tokens =
+            (self.tokens + now.duration_since(self.last).as_secs_f64() * self.rate).min(self.burst);
+        self.last = now;
+        self.tokens -= 1.0;
+        if self.tokens >= 0.0 {
+            Duration::ZERO
+        } else {
+            Duration::from_secs_f64(-self.tokens / self.rate)
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct Limiter {
+    buckets: Mutex<HashMap<String, Bucket>>,
+    /// How long requests waited in all, for the class report.
+    waited: Mutex<Duration>,
+}
+
+impl Limiter {
+    pub fn new() -> Arc<Limiter> {
+        Arc::new(Limiter::default())
+    }
+
+    /// Waits until `service` may take another request.
+    pub async fn acquire(&self, service: &str) {
+        let wait = match self.buckets.lock() {
+            Ok(mut b) => b
+                .entry(service.to_owned())
+                .or_insert_with(|| {
+                    let (rate, burst) = RATES
+                        .iter()
+                        .find(|(s, _, _)| *s == service)
+                        .map(|(_, r, b)| (*r, *b))
+                        .unwrap_or(OTHER);
+                    Bucket {
+                        rate,
+                        burst,
+                        tokens: burst,
+                        last: Instant::now(),
+                    }
+                })
+                .take(),
+            Err(_) => Duration::ZERO,
+        };
+        if !wait.is_zero() {
+            if let Ok(mut w) = self.waited.lock() {
+                *w += wait;
+            }
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    pub fn waited(&self) -> Duration {
+        self.waited.lock().map(|w| *w).unwrap_or_default()
+    }
+}
+
+/// The signing service of a request: `Credential=KEY/DATE/REGION/SERVICE/aws4_request`.
+pub fn service_of(authorization: &str) -> Option<&str> {
+    let scope = authorization.split("Credential=").nth(1)?;
+    let scope = scope.split([',', ' ']).next()?;
+    let mut parts = scope.rsplit('/');
+    parts.next()?; // aws4_request
+    parts.next()
+}
+
+/// The SDK's default HTTPS client behind the limiter.
+pub fn client(limiter: Arc<Limiter>) -> SharedHttpClient {
+    let inner = Builder::new().build_with_connector_fn(|settings, components| {
+        let mut b = ConnectorBuilder::default().tls_provider(tls::Provider::Rustls(
+            tls::rustls_provider::CryptoMode::AwsLc,
+        ));
+        b.set_connector_settings(settings.cloned());
+        if let Some(c) = components {
+            b.set_sleep_impl(c.sleep_impl());
+        }
+        b.set_proxy_config(Some(ProxyConfig::from_env()));
+        b.build()
+    });
+    SharedHttpClient::new(Limited { inner, limiter })
+}
+
+#[derive(Debug)]
+struct Limited {
+    inner: SharedHttpClient,
+    limiter: Arc<Limiter>,
+}
+
+impl HttpClient for Limited {
+    fn http_connector(
+        &self,
+        settings: &HttpConnectorSettings,
+        components: &RuntimeComponents,
+    ) -> SharedHttpConnector {
+        SharedHttpConnector::new(LimitedConnector {
+            inner: self.inner.http_connector(settings, components),
+            limiter: self.limiter.clone(),
+        })
+    }
+}
+
+#[derive(Debug)]
+struct LimitedConnector {
+    inner: SharedHttpConnector,
+    limiter: Arc<Limiter>,
+}
+
+impl HttpConnector for LimitedConnector {
+    fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
+        let service = request
+            .headers()
+            .get("authorization")
+            .and_then(service_of)
+            .map(str::to_owned);
+        let (inner, limiter) = (self.inner.clone(), self.limiter.clone());
+        HttpConnectorFuture::new(async move {
+            if let Some(s) = service {
+                limiter.acquire(&s).await;
+            }
+            inner.call(request).await
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_service_comes_from_the_signature() {
+        let auth = "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20261203/us-east-1/lambda/aws4_request, SignedHeaders=host;x-amz-date, Signature=abc";
+        assert_eq!(service_of(auth), Some("lambda"));
+        assert_eq!(service_of("Bearer x"), None);
+    }
+
+    #[test]
+    fn a_bucket_lets_its_burst_through_then_paces() {
+        let mut b = Bucket {
+            rate: 10.0,
+            burst: 3.0,
+            tokens: 3.0,
+            last: Instant::now(),
+        };
+        for _ in 0..3 {
+            assert!(b.take().is_zero());
+        }
+        let w = b.take();
+        assert!(
+            w > Duration::from_millis(50) && w <= Duration::from_millis(101),
+            "{w:?}"
+        );
+    }
+}
