@@ -65,7 +65,7 @@ def start_moto():
 
 
 class Proxy:
-    def __init__(self, upstream, tmp):
+    def __init__(self, upstream, tmp, extra=()):
         self.log = pathlib.Path(tempfile.mktemp(dir=tmp, suffix=".jsonl"))
         port_file = pathlib.Path(tempfile.mktemp(dir=tmp))
         self.p = subprocess.Popen(
@@ -82,6 +82,7 @@ class Proxy:
                 self.log,
                 "--parent-pid",
                 str(os.getpid()),
+                *extra,
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
