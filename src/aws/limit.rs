@@ -21,7 +21,11 @@ use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 /// planes, with headroom (Lambda's non-invoke calls share about 15 per second; EC2's
 /// mutating calls have small buckets; IAM is global and slow to recover).
 const RATES: &[(&str, f64, f64)] = &[
-    ("lambda", 10.0, 15.0),
+    // Lambda documents three budgets: GetFunction 100/s, GetPolicy 15/s, and 15/s
+    // for every other control-plane call together.
+    ("lambda", 12.0, 15.0),
+    ("lambda:GetFunction", 80.0, 100.0),
+    ("lambda:GetPolicy", 12.0, 15.0),
     ("iam", 8.0, 10.0),
     ("ec2", 20.0, 40.0),
     ("s3", 100.0, 200.0),
@@ -114,6 +118,22 @@ pub fn service_of(authorization: &str) -> Option<&str> {
     parts.next()
 }
 
+/// The budget a request draws on: its service's, or for the calls a service meters
+/// apart, that call's.
+pub fn family(service: &str, method: &str, path: &str) -> String {
+    if service == "lambda" && method == "GET" {
+        // GET /2015-03-31/functions/NAME and GET /2015-03-31/functions/NAME/policy
+        let rest = path.split('?').next().unwrap_or_default();
+        let parts: Vec<&str> = rest.trim_matches('/').split('/').collect();
+        match parts.as_slice() {
+            [_, "functions", _] => return "lambda:GetFunction".into(),
+            [_, "functions", _, "policy"] => return "lambda:GetPolicy".into(),
+            _ => {}
+        }
+    }
+    service.to_owned()
+}
+
 /// The SDK's default HTTPS client behind the limiter.
 pub fn client(limiter: Arc<Limiter>) -> SharedHttpClient {
     let inner = Builder::new().build_with_connector_fn(|settings, components| {
@@ -161,7 +181,14 @@ impl HttpConnector for LimitedConnector {
             .headers()
             .get("authorization")
             .and_then(service_of)
-            .map(str::to_owned);
+            .map(|s| {
+                let path = request
+                    .uri()
+                    .split("://")
+                    .nth(1)
+                    .map_or(request.uri(), |r| r.find('/').map_or("/", |i| &r[i..]));
+                family(s, request.method(), path)
+            });
         let (inner, limiter) = (self.inner.clone(), self.limiter.clone());
         HttpConnectorFuture::new(async move {
             if let Some(s) = service {
@@ -181,6 +208,23 @@ mod tests {
         let auth = "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20261203/us-east-1/lambda/aws4_request, SignedHeaders=host;x-amz-date, Signature=abc";
         assert_eq!(service_of(auth), Some("lambda"));
         assert_eq!(service_of("Bearer x"), None);
+    }
+
+    #[test]
+    fn lambda_meters_getfunction_and_getpolicy_apart() {
+        let f = |m, p| family("lambda", m, p);
+        assert_eq!(
+            f("GET", "/2015-03-31/functions/lab-backup"),
+            "lambda:GetFunction"
+        );
+        assert_eq!(
+            f("GET", "/2015-03-31/functions/lab-backup/policy"),
+            "lambda:GetPolicy"
+        );
+        assert_eq!(f("GET", "/2015-03-31/functions/"), "lambda");
+        assert_eq!(f("POST", "/2015-03-31/functions"), "lambda");
+        assert_eq!(f("GET", "/2018-10-31/layers/lab-pillow/versions"), "lambda");
+        assert_eq!(family("s3", "GET", "/2015-03-31/functions/x"), "s3");
     }
 
     #[test]

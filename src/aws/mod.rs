@@ -122,7 +122,22 @@ pub async fn connect(opts: &ConnectOptions) -> Result<Clients> {
         loader = loader.endpoint_url(url);
     }
     if let Some(l) = &opts.limiter {
-        loader = loader.http_client(limit::client(l.clone()));
+        // A request waits for its turn inside the HTTP client, where the SDK would
+        // count the wait as a stalled upload or a slow attempt. The connection's own
+        // connect and read timeouts start after the wait and still end a stalled call.
+        loader = loader
+            .http_client(limit::client(l.clone()))
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .connect_timeout(Duration::from_secs(3))
+                    .read_timeout(Duration::from_secs(60))
+                    .build(),
+            )
+            .stalled_stream_protection(
+                aws_config::stalled_stream_protection::StalledStreamProtectionConfig::enabled()
+                    .upload_enabled(false)
+                    .build(),
+            );
     }
     let mut cfg = loader.load().await;
     if let Some((arn, session)) = &opts.assume_role {

@@ -77,17 +77,11 @@ pub(super) async fn read_all(
     // Whose each bucket is, read once for every lab of the account (class mode).
     let owned = stream::iter(candidates)
         .map(|name| async move {
-            let owner = c
-                .listings
-                .get(&format!("s3:owner:{name}"), || async {
-                    Ok(tags(&c.s3, &name)
-                        .await
-                        .ok()
-                        .flatten()
-                        .and_then(|t| t.get(OWNER_TAG).cloned()))
-                })
+            let owner = shared_tags(c, &name)
                 .await
-                .ok()?;
+                .ok()
+                .flatten()
+                .and_then(|t| t.get(OWNER_TAG).cloned());
             (owner.as_deref() == Some(lab)).then_some(name)
         })
         .buffer_unordered(16)
@@ -111,7 +105,7 @@ async fn read_one(
     // HeadBucket round trip comes first.
     let s3 = &c.s3;
     let (tag_set, versioning, pab, encryption, lifecycle, notification) = tokio::join!(
-        tags(s3, name),
+        shared_tags(c, name),
         versioning(s3, name),
         public_access_block(s3, name),
         encryption(s3, name),
@@ -173,6 +167,22 @@ fn absent_ok<T>(r: Result<T, AwsError>, empty: T) -> Result<T, AwsError> {
         Err(e) if e.class == Class::NotFound && e.code != "NoSuchBucket" => Ok(empty),
         other => other,
     }
+}
+
+/// A bucket's tags, read once in a run: in class mode the lab that declares a bucket
+/// and every other lab asking whose it is share the answer. Only a definite answer is
+/// kept; a transient failure is tried again by the next to ask.
+async fn shared_tags(c: &crate::aws::Clients, name: &str) -> Result<Option<Tags>, AwsError> {
+    let kept = c
+        .listings
+        .get(&format!("s3:tags:{name}"), || async {
+            match tags(&c.s3, name).await {
+                Err(e) if e.class == Class::Transient => Err(e),
+                answer => Ok(answer),
+            }
+        })
+        .await?;
+    (*kept).clone()
 }
 
 async fn tags(s3: &Client, name: &str) -> Result<Option<Tags>, AwsError> {

@@ -49,7 +49,7 @@ const ALIVE: &[&str] = &["pending", "running", "stopping", "stopped"];
 pub(super) async fn read(run: &Run, lab: &Lab) -> Result<Live, AwsError> {
     let declares = !lab.instances.is_empty();
     let ((instances, duplicates), running, key_pairs, profiles, resolved) = tokio::try_join!(
-        lab_instances(&run.clients, &run.lab),
+        shared_lab_instances(&run.clients, &run.lab),
         async {
             if declares {
                 running_in_region(&run.clients).await
@@ -115,7 +115,51 @@ async fn lab_instances(
     c: &Clients,
     lab: &str,
 ) -> Result<(BTreeMap<String, LiveInstance>, Vec<(String, LiveInstance)>), AwsError> {
-    let mut all = all_lab_instances(c, lab).await?;
+    let found = describe_instances(
+        c,
+        vec![
+            filter(&format!("tag:{OWNER_TAG}"), &[lab]),
+            filter("instance-state-name", ALIVE),
+        ],
+    )
+    .await?;
+    Ok(oldest_first(
+        found.iter().filter_map(live_instance).collect(),
+    ))
+}
+
+/// As `lab_instances`, from one listing of every labctl instance of the account that
+/// the labs of a class share: planning reads once, whatever the class's size. Only
+/// for planning: a check after a launch must see the launch.
+async fn shared_lab_instances(
+    c: &Clients,
+    lab: &str,
+) -> Result<(BTreeMap<String, LiveInstance>, Vec<(String, LiveInstance)>), AwsError> {
+    let all = c
+        .listings
+        .get("ec2:DescribeInstances", || async {
+            let found = describe_instances(
+                c,
+                vec![
+                    filter("tag-key", &[OWNER_TAG]),
+                    filter("instance-state-name", ALIVE),
+                ],
+            )
+            .await?;
+            Ok(found.iter().filter_map(live_instance).collect::<Vec<_>>())
+        })
+        .await?;
+    Ok(oldest_first(
+        all.iter()
+            .filter(|(_, i)| i.tags.get(OWNER_TAG).map(String::as_str) == Some(lab))
+            .cloned()
+            .collect(),
+    ))
+}
+
+fn oldest_first(
+    mut all: Vec<(String, LiveInstance)>,
+) -> (BTreeMap<String, LiveInstance>, Vec<(String, LiveInstance)>) {
     all.sort_by(|a, b| (a.1.launched, &a.1.id).cmp(&(b.1.launched, &b.1.id)));
     let mut first = BTreeMap::new();
     let mut newer = Vec::new();
@@ -127,76 +171,58 @@ async fn lab_instances(
             }
         }
     }
-    Ok((first, newer))
+    (first, newer)
 }
 
-async fn all_lab_instances(
-    c: &Clients,
-    lab: &str,
-) -> Result<Vec<(String, LiveInstance)>, AwsError> {
-    let found = describe_instances(
-        c,
-        vec![
-            filter(&format!("tag:{OWNER_TAG}"), &[lab]),
-            filter("instance-state-name", ALIVE),
-        ],
-    )
-    .await?;
-    let mut out = Vec::new();
-    for i in found {
-        let tags = tags_of(i.tags());
-        let Some(name) = tags.get(NAME_TAG).cloned() else {
-            continue;
-        };
-        out.push((
-            name,
-            LiveInstance {
-                id: i.instance_id().unwrap_or_default().to_owned(),
-                state: i
-                    .state()
-                    .and_then(|s| s.name())
-                    .map(|s| s.as_str().to_owned())
-                    .unwrap_or_default(),
-                instance_type: i
-                    .instance_type()
-                    .map(|t| t.as_str().to_owned())
-                    .unwrap_or_default(),
-                image_id: i.image_id().unwrap_or_default().to_owned(),
-                subnet_id: i.subnet_id().unwrap_or_default().to_owned(),
-                group_ids: groups_of(&i),
-                key_name: i.key_name().map(str::to_owned),
-                profile_arn: i
-                    .iam_instance_profile()
-                    .and_then(|p| p.arn())
-                    .map(str::to_owned),
-                public_ip: i.public_ip_address().map(str::to_owned),
-                public_dns: i
-                    .public_dns_name()
-                    .filter(|d| !d.is_empty())
-                    .map(str::to_owned),
-                imds_required: i
-                    .metadata_options()
-                    .and_then(|m| m.http_tokens())
-                    .is_some_and(|t| *t == HttpTokensState::Required),
-                // Filled from the volume below; the device name marks the root.
-                root: None,
-                launched: i.launch_time().map(|t| t.secs()).unwrap_or_default(),
-                tags,
-            },
-        ));
-        if let (Some((_, l)), Some(root)) = (out.last_mut(), i.root_device_name()) {
-            let vol = i
-                .block_device_mappings()
-                .iter()
-                .find(|b| b.device_name() == Some(root))
-                .and_then(|b| b.ebs())
-                .and_then(|e| e.volume_id());
-            if let Some(v) = vol {
-                l.root = Some((0, v.to_owned(), false));
-            }
+/// One instance as the plan sees it, by its name in lab.yaml; None for one without.
+fn live_instance(i: &aws_sdk_ec2::types::Instance) -> Option<(String, LiveInstance)> {
+    let tags = tags_of(i.tags());
+    let name = tags.get(NAME_TAG).cloned()?;
+    let mut live = LiveInstance {
+        id: i.instance_id().unwrap_or_default().to_owned(),
+        state: i
+            .state()
+            .and_then(|s| s.name())
+            .map(|s| s.as_str().to_owned())
+            .unwrap_or_default(),
+        instance_type: i
+            .instance_type()
+            .map(|t| t.as_str().to_owned())
+            .unwrap_or_default(),
+        image_id: i.image_id().unwrap_or_default().to_owned(),
+        subnet_id: i.subnet_id().unwrap_or_default().to_owned(),
+        group_ids: groups_of(i),
+        key_name: i.key_name().map(str::to_owned),
+        profile_arn: i
+            .iam_instance_profile()
+            .and_then(|p| p.arn())
+            .map(str::to_owned),
+        public_ip: i.public_ip_address().map(str::to_owned),
+        public_dns: i
+            .public_dns_name()
+            .filter(|d| !d.is_empty())
+            .map(str::to_owned),
+        imds_required: i
+            .metadata_options()
+            .and_then(|m| m.http_tokens())
+            .is_some_and(|t| *t == HttpTokensState::Required),
+        // Filled from the volume below; the device name marks the root.
+        root: None,
+        launched: i.launch_time().map(|t| t.secs()).unwrap_or_default(),
+        tags,
+    };
+    if let Some(root) = i.root_device_name() {
+        let vol = i
+            .block_device_mappings()
+            .iter()
+            .find(|b| b.device_name() == Some(root))
+            .and_then(|b| b.ebs())
+            .and_then(|e| e.volume_id());
+        if let Some(v) = vol {
+            live.root = Some((0, v.to_owned(), false));
         }
     }
-    Ok(out)
+    Some((name, live))
 }
 
 /// The instance's groups; an emulator may list them only on its primary network
@@ -299,14 +325,29 @@ async fn key_pairs(run: &Run, lab: &Lab) -> Result<BTreeMap<String, LiveKeyPair>
             .ctx("DescribeKeyPairs")
             .map(|o| o.key_pairs().to_vec())
     };
+    // Every labctl key pair of the account, listed once for the labs of a class.
     let ours = async {
-        c.ec2
-            .describe_key_pairs()
-            .filters(filter(&format!("tag:{OWNER_TAG}"), &[&run.lab]))
-            .send()
-            .await
-            .ctx("DescribeKeyPairs")
-            .map(|o| o.key_pairs().to_vec())
+        let all = c
+            .listings
+            .get("ec2:DescribeKeyPairs", || async {
+                c.ec2
+                    .describe_key_pairs()
+                    .filters(filter("tag-key", &[OWNER_TAG]))
+                    .send()
+                    .await
+                    .ctx("DescribeKeyPairs")
+                    .map(|o| o.key_pairs().to_vec())
+            })
+            .await?;
+        Ok(all
+            .iter()
+            .filter(|k| {
+                k.tags()
+                    .iter()
+                    .any(|t| t.key() == Some(OWNER_TAG) && t.value() == Some(run.lab.as_str()))
+            })
+            .cloned()
+            .collect::<Vec<_>>())
     };
     let (by_name, ours) = tokio::try_join!(by_name, ours)?;
     Ok(by_name
@@ -325,64 +366,78 @@ async fn key_pairs(run: &Run, lab: &Lab) -> Result<BTreeMap<String, LiveKeyPair>
         .collect())
 }
 
-/// The lab's instance profiles (under `/labctl/`, tagged) and the declared ones.
+/// The instance profiles under `/labctl/` with their tags (the plan keeps the lab's
+/// own), and the declared existing ones. The listing and each profile's tags are read
+/// once for every lab of the account (class mode).
 async fn profiles(run: &Run, lab: &Lab) -> Result<BTreeMap<String, LiveProfile>, AwsError> {
+    use futures_util::stream::{self, StreamExt, TryStreamExt};
     let c = &run.clients;
     let listed = c
-        .iam
-        .list_instance_profiles()
-        .path_prefix(ROLE_PATH)
-        .into_paginator()
-        .items()
-        .send()
-        .try_collect()
+        .listings
+        .get("iam:ListInstanceProfiles", || async {
+            c.iam
+                .list_instance_profiles()
+                .path_prefix(ROLE_PATH)
+                .into_paginator()
+                .items()
+                .send()
+                .try_collect()
+                .await
+                .ctx("ListInstanceProfiles")
+        })
         .await
-        .ctx("ListInstanceProfiles");
+        .map(|l| (*l).clone());
     let listed = run.discovery(listed, "instance profiles")?;
-    let mut names: Vec<String> = listed
-        .iter()
-        .map(|p| p.instance_profile_name().to_owned())
-        .collect();
+    let found: Vec<Option<(String, LiveProfile)>> = stream::iter(listed)
+        .map(|p| async move {
+            let name = p.instance_profile_name().to_owned();
+            let live = c
+                .listings
+                .get(&format!("iam:profile:{name}"), || get_profile(c, &name))
+                .await?;
+            Ok::<_, AwsError>((*live).clone().map(|l| (name, l)))
+        })
+        .buffer_unordered(4)
+        .try_collect()
+        .await?;
+    let mut out: BTreeMap<String, LiveProfile> = found.into_iter().flatten().collect();
     for i in lab.instances.values() {
-        if let Some(super::Profile::Existing(p)) = &i.instance_profile {
-            names.push(p.clone());
-        }
-    }
-    names.sort();
-    names.dedup();
-    let mut out = BTreeMap::new();
-    for name in names {
-        match c
-            .iam
-            .get_instance_profile()
-            .instance_profile_name(&name)
-            .send()
-            .await
-            .ctx("GetInstanceProfile")
+        let Some(super::Profile::Existing(name)) = &i.instance_profile else {
+            continue;
+        };
+        if !out.contains_key(name)
+            && let Some(l) = get_profile(c, name).await?
         {
-            Ok(o) => {
-                if let Some(p) = o.instance_profile() {
-                    out.insert(
-                        name.clone(),
-                        LiveProfile {
-                            name,
-                            arn: p.arn().to_owned(),
-                            roles: p.roles().iter().map(|r| r.role_name().to_owned()).collect(),
-                            tags: p
-                                .tags()
-                                .iter()
-                                .map(|t| (t.key().to_owned(), t.value().to_owned()))
-                                .collect(),
-                        },
-                    );
-                }
-            }
-            // Not there, or not readable (AWS Academy may deny it): launching tells.
-            Err(e) if e.class == Class::NotFound || e.class == Class::AccessDenied => {}
-            Err(e) => return Err(e),
+            out.insert(name.clone(), l);
         }
     }
     Ok(out)
+}
+
+/// One instance profile with its roles and tags (IAM lists them without tags). None
+/// when it is not there, or not readable (AWS Academy may deny it): launching tells.
+async fn get_profile(c: &Clients, name: &str) -> Result<Option<LiveProfile>, AwsError> {
+    match c
+        .iam
+        .get_instance_profile()
+        .instance_profile_name(name)
+        .send()
+        .await
+        .ctx("GetInstanceProfile")
+    {
+        Ok(o) => Ok(o.instance_profile().map(|p| LiveProfile {
+            name: name.to_owned(),
+            arn: p.arn().to_owned(),
+            roles: p.roles().iter().map(|r| r.role_name().to_owned()).collect(),
+            tags: p
+                .tags()
+                .iter()
+                .map(|t| (t.key().to_owned(), t.value().to_owned()))
+                .collect(),
+        })),
+        Err(e) if e.class == Class::NotFound || e.class == Class::AccessDenied => Ok(None),
+        Err(e) => Err(e),
+    }
 }
 
 /// Each image alias the lab uses, to its newest id: SSM's public parameter, or where

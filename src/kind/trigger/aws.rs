@@ -17,28 +17,38 @@ use crate::kind::bucket::{Destination, LiveNotification, NotificationEntry};
 use crate::names::s3_permission_sid;
 
 /// Rules named with the lab's prefix, with their tags (the planner checks the owner).
+/// The account's rules are listed once for every lab of a class.
 pub(super) async fn read_rules(run: &Run) -> Result<BTreeMap<String, LiveRule>, AwsError> {
     let (c, lab) = (&run.clients, run.lab.as_str());
-    let mut rules = Vec::new();
-    let mut token = None;
-    loop {
-        let page_result = c
-            .events
-            .list_rules()
-            .name_prefix(format!("{lab}-"))
-            .set_next_token(token)
-            .send()
-            .await
-            .ctx("ListRules");
-        let Some(page) = run.discovery(page_result.map(Some), "EventBridge rules")? else {
-            break;
-        };
-        rules.extend(page.rules().iter().cloned());
-        token = page.next_token().map(str::to_owned);
-        if token.is_none() {
-            break;
-        }
-    }
+    let listed = c
+        .listings
+        .get("events:ListRules", || async {
+            let mut rules = Vec::new();
+            let mut token = None;
+            loop {
+                let page = c
+                    .events
+                    .list_rules()
+                    .set_next_token(token)
+                    .send()
+                    .await
+                    .ctx("ListRules")?;
+                rules.extend(page.rules().iter().cloned());
+                token = page.next_token().map(str::to_owned);
+                if token.is_none() {
+                    return Ok(rules);
+                }
+            }
+        })
+        .await
+        .map(|l| (*l).clone());
+    let prefix = format!("{lab}-");
+    let rules: Vec<_> = run
+        .discovery(listed.map(Some), "EventBridge rules")?
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|r| r.name().is_some_and(|n| n.starts_with(&prefix)))
+        .collect();
     // Each rule's tags and targets, all rules at once.
     let reads = rules
         .iter()
