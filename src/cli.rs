@@ -561,17 +561,22 @@ async fn class_command(cli: &mut Cli) -> Result<ClassRun> {
         }
         Command::Plan(a) => {
             let (runs, limiter) = class::connect(&class, profile.as_deref(), false).await;
-            let outs: Vec<class::Outcome> = class::plan_all(&class, runs, plan::Options::default())
-                .await
-                .into_iter()
-                .map(|x| x.0)
-                .collect();
+            let planned = class::plan_all(&class, runs, plan::Options::default()).await;
+            let (quota, warnings) = class::quota::check(&planned).await;
+            let outs: Vec<class::Outcome> = planned.into_iter().map(|x| x.0).collect();
+            for w in &warnings {
+                eprintln!("warning: {w}");
+            }
             if a.json {
-                outln!("{}", crate::render::class::json(&outs, limiter.waited()));
+                outln!(
+                    "{}",
+                    crate::render::class::json(&outs, limiter.waited(), &quota)
+                );
             } else {
                 out!("{}", crate::render::class::table(&outs, "Plan"));
+                eprint!("{}", crate::render::class::quota(&quota));
             }
-            if outs.iter().any(|o| !o.ok() || o.status == "invalid") {
+            if !quota.is_empty() || outs.iter().any(|o| !o.ok() || o.status == "invalid") {
                 ExitCode::from(1)
             } else if a.detailed_exitcode && outs.iter().any(|o| o.status == "changes") {
                 ExitCode::from(2)
@@ -673,17 +678,36 @@ async fn class_apply(
     use crate::class;
     let (runs, limiter) = class::connect(class, profile, destroying).await;
     let planned = class::plan_all(class, runs, opts).await;
+    let (quota, warnings) = class::quota::check(&planned).await;
     let outs: Vec<class::Outcome> = planned.iter().map(|x| x.0.clone()).collect();
     let pending = outs.iter().any(|o| o.status == "changes");
+    for w in &warnings {
+        eprintln!("warning: {w}");
+    }
     if !as_json {
         out!("{}", crate::render::class::table(&outs, "Plan"));
+    }
+    // A class that cannot fit is not started: half a class is worse than none.
+    if !quota.is_empty() {
+        if as_json {
+            outln!(
+                "{}",
+                crate::render::class::json(&outs, limiter.waited(), &quota)
+            );
+        } else {
+            eprint!("{}", crate::render::class::quota(&quota));
+        }
+        return Ok(ExitCode::from(1));
     }
     if pending && !auto_approve && !confirm(verb)? {
         return Ok(ExitCode::from(1));
     }
     let done = class::apply_all(planned, parallelism).await;
     if as_json {
-        outln!("{}", crate::render::class::json(&done, limiter.waited()));
+        outln!(
+            "{}",
+            crate::render::class::json(&done, limiter.waited(), &[])
+        );
     } else if pending {
         out!("\n{}", crate::render::class::table(&done, verb));
     }

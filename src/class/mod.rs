@@ -4,6 +4,7 @@
 //! one rate limit per service, one caller identity, one listing per kind. A student's
 //! failure stops no one else's lab.
 
+pub mod quota;
 pub mod roster;
 
 use std::collections::BTreeMap;

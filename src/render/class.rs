@@ -6,6 +6,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::class::Outcome;
+use crate::class::quota::Problem;
 use crate::verify::Report;
 
 pub fn table(outcomes: &[Outcome], verb: &str) -> String {
@@ -54,7 +55,22 @@ pub fn table(outcomes: &[Outcome], verb: &str) -> String {
     out
 }
 
-pub fn json(outcomes: &[Outcome], waited: Duration) -> Value {
+/// The quotas the class would exceed, after its plan table.
+pub fn quota(problems: &[Problem]) -> String {
+    let mut out = String::new();
+    for p in problems {
+        out.push_str(&format!(
+            "error: quota: {}\n  help: {}\n",
+            p.message, p.help
+        ));
+    }
+    if !problems.is_empty() {
+        out.push_str("error: the class does not fit in its account; nothing was changed\n");
+    }
+    out
+}
+
+pub fn json(outcomes: &[Outcome], waited: Duration, quota: &[Problem]) -> Value {
     let students: Vec<Value> = outcomes
         .iter()
         .map(|o| {
@@ -75,7 +91,8 @@ pub fn json(outcomes: &[Outcome], waited: Duration) -> Value {
     json!({
         "format_version": 1,
         "students": students,
-        "ok": outcomes.iter().all(|o| o.ok() && o.status != "invalid"),
+        "quota_problems": quota.iter().map(|p| json!({ "message": p.message, "help": p.help })).collect::<Vec<_>>(),
+        "ok": quota.is_empty() && outcomes.iter().all(|o| o.ok() && o.status != "invalid"),
         "rate_limit_wait_seconds": (waited.as_secs_f64() * 10.0).round() / 10.0,
     })
 }

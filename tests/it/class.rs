@@ -286,3 +286,99 @@ async fn an_account_per_student_is_reached_through_each_role() {
     .ok();
     lab.run(&["--roster", &r, "plan", "--json"]).ok();
 }
+
+#[tokio::test]
+async fn an_academy_class_beyond_nine_instances_is_refused_before_any_launch() {
+    use crate::harness::{labctl_env, own_moto, sdk};
+    // A Learner Lab session (the `voclabs` role), with what the Learner Lab provides.
+    let url = own_moto(&[]);
+    let cfg = sdk().into_builder().endpoint_url(&url).build();
+    let iam = aws_sdk_iam::Client::new(&cfg);
+    let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"*"},"Action":"sts:AssumeRole"}]}"#;
+    let role = iam
+        .create_role()
+        .role_name("voclabs")
+        .assume_role_policy_document(trust)
+        .send()
+        .await
+        .unwrap();
+    iam.create_instance_profile()
+        .instance_profile_name("LabInstanceProfile")
+        .send()
+        .await
+        .unwrap();
+    let ec2 = aws_sdk_ec2::Client::new(&cfg);
+    ec2.create_key_pair()
+        .key_name("vockey")
+        .send()
+        .await
+        .unwrap();
+    let creds = aws_sdk_sts::Client::new(&cfg)
+        .assume_role()
+        .role_arn(role.role().unwrap().arn())
+        .role_session_name("user1234=instructor")
+        .send()
+        .await
+        .unwrap();
+    let creds = creds.credentials().unwrap();
+    let env = [
+        ("AWS_ACCESS_KEY_ID", creds.access_key_id()),
+        ("AWS_SECRET_ACCESS_KEY", creds.secret_access_key()),
+        ("AWS_SESSION_TOKEN", creds.session_token()),
+    ];
+    let lab = Lab::new(
+        "t-cq",
+        "lab: t-cq\nregion: us-east-1\ninstances:\n  web:\n    ami: al2023\n    type: t3.micro\n    key: { existing: vockey }\n    instance_profile: { existing: LabInstanceProfile }\n",
+    );
+    let students: String = (0..10).map(|i| format!("s{i}\n")).collect();
+    let r = roster(&lab, &format!("student\n{students}"));
+
+    let plan = labctl_env(&url, &lab.path(), &["--roster", &r, "plan"], &env).code_is(1);
+    let err = plan.stderr();
+    assert!(
+        err.contains("error: quota: the class's 10 labs would add 10 running instances to the 0 the account has, beyond its quota of 9: 9 of 10 student(s) fit")
+            && err.contains("help: AWS Academy stops instances beyond 9"),
+        "{err}"
+    );
+    let v = json(
+        &labctl_env(&url, &lab.path(), &["--roster", &r, "plan", "--json"], &env)
+            .code_is(1)
+            .stdout(),
+    );
+    assert_eq!(v["ok"], false);
+    assert_eq!(
+        v["quota_problems"].as_array().map(Vec::len),
+        Some(1),
+        "{v:#}"
+    );
+
+    let apply = labctl_env(
+        &url,
+        &lab.path(),
+        &["--roster", &r, "apply", "--auto-approve"],
+        &env,
+    )
+    .code_is(1);
+    assert!(
+        apply
+            .stderr()
+            .contains("the class does not fit in its account; nothing was changed"),
+        "{}",
+        apply.stderr()
+    );
+    let launched: usize = ec2
+        .describe_instances()
+        .send()
+        .await
+        .unwrap()
+        .reservations()
+        .iter()
+        .map(|r| r.instances().len())
+        .sum();
+    assert_eq!(launched, 0, "nothing launched");
+
+    // Nine fit.
+    let nine: String = (0..9).map(|i| format!("s{i}\n")).collect();
+    let r9 = roster(&lab, &format!("student\n{nine}"));
+    labctl_env(&url, &lab.path(), &["--roster", &r9, "plan"], &env).code_is(0);
+}

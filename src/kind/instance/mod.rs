@@ -26,6 +26,7 @@ use crate::yaml::decode::{Decoder, Fields};
 use crate::yaml::diag::Sink;
 
 pub use aws::{Reachable, reachable};
+pub use plan::ACADEMY_MAX_RUNNING;
 
 pub const INSTANCE: Kind = Kind("ec2 instance");
 pub const KEY_PAIR: Kind = Kind("ec2 key pair");

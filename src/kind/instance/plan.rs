@@ -18,7 +18,7 @@ use crate::plan::tags;
 use crate::plan::{Addr, Change, PlanError};
 
 /// AWS Academy stops what runs beyond 9 instances in a region (20 deactivate the account).
-const ACADEMY_MAX_RUNNING: usize = 9;
+pub const ACADEMY_MAX_RUNNING: usize = 9;
 
 pub(super) fn plan(cx: &Ctx<'_>, out: &mut Emit<'_, Work>) {
     let lab = cx.lab;
