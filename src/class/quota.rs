@@ -60,6 +60,9 @@ impl Demand {
     }
 }
 
+/// A lab with changes to make, and what they add to its account.
+type Planned<'a> = (&'a Outcome, &'a Arc<Run>, Demand);
+
 /// How many of the demands, in roster order, fit in `room`.
 pub fn fit(demands: &[usize], room: usize) -> usize {
     let mut used = 0;
@@ -84,7 +87,7 @@ pub struct Problem {
 /// quota, so only Academy's instance limit can bind).
 pub async fn check(planned: &[(Outcome, Option<Arc<Run>>)]) -> (Vec<Problem>, Vec<String>) {
     // The labs of one account share their clients, and so their listings.
-    let mut accounts: BTreeMap<usize, Vec<(&Outcome, &Arc<Run>, Demand)>> = BTreeMap::new();
+    let mut accounts: BTreeMap<usize, Vec<Planned<'_>>> = BTreeMap::new();
     for (o, run) in planned {
         let (Some(run), Some(plan)) = (run, o.plan.as_ref()) else {
             continue;
@@ -130,7 +133,7 @@ pub async fn check(planned: &[(Outcome, Option<Arc<Run>>)]) -> (Vec<Problem>, Ve
 
 async fn account(
     c: &Clients,
-    labs: &[(&Outcome, &Arc<Run>, Demand)],
+    labs: &[Planned<'_>],
     academy: bool,
     who: &str,
 ) -> Result<(Vec<Problem>, Vec<String>), AwsError> {
