@@ -94,6 +94,55 @@ pub enum Command {
     Invoke(InvokeArgs),
     /// Run SQL in one of the lab's Athena workgroups and print the rows.
     Query(QueryArgs),
+    /// What a student needs after apply, read from AWS: bucket and function names and
+    /// ARNs (with console links), EventBridge rules, each instance's address and ssh
+    /// line, the Athena workgroups. `labctl outputs --json | jq -r .buckets.source.name`
+    Outputs(OutputsArgs),
+    /// Draw the lab: its resources and what sets what off (bucket -> rule -> function
+    /// -> bucket), from the lab file alone. `labctl graph | mmdc -i - -o lab.svg`, or
+    /// `labctl graph --format dot | dot -Tsvg > lab.svg`.
+    Graph(GraphArgs),
+    /// Start a lab: write a lab.yaml and the code it names into DIR.
+    ///
+    /// `labctl init my-lab` writes the course's lab into ./my-lab, named after the
+    /// folder; `--template academy` for an AWS Academy Learner Lab, `minimal` for two
+    /// buckets and a function. Nothing that exists is overwritten.
+    Init(InitArgs),
+    /// Print a completion script: `labctl completions bash > ~/.local/share/bash-completion/completions/labctl`.
+    Completions(CompletionsArgs),
+    /// Print the manual page (roff): `labctl man > labctl.1 && man ./labctl.1`.
+    Man,
+}
+
+#[derive(Debug, Args)]
+pub struct OutputsArgs {
+    /// Print them as JSON (stable: `format_version` changes if a field does).
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct GraphArgs {
+    /// Mermaid (rendered by GitHub in Markdown) or Graphviz dot.
+    #[arg(long, value_enum, default_value_t = crate::graph::Format::Mermaid)]
+    pub format: crate::graph::Format,
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Which lab to start from.
+    #[arg(long, value_enum, default_value_t = crate::init::Template::Course)]
+    pub template: crate::init::Template,
+    /// The folder to write into (made if missing).
+    #[arg(default_value = ".")]
+    pub dir: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 #[derive(Debug, Args)]
@@ -210,6 +259,25 @@ pub struct DestroyArgs {
 }
 
 pub async fn run(mut cli: Cli) -> Result<ExitCode> {
+    // Commands that need no lab file.
+    match &cli.command {
+        Command::Init(a) => return init(a),
+        Command::Completions(a) => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(a.shell, &mut cmd, "labctl", &mut std::io::stdout());
+            return Ok(ExitCode::SUCCESS);
+        }
+        Command::Man => {
+            let cmd = <Cli as clap::CommandFactory>::command();
+            let mut page = Vec::new();
+            clap_mangen::Man::new(cmd)
+                .render(&mut page)
+                .context("writing the manual page")?;
+            let _ = std::io::stdout().write_all(&page);
+            return Ok(ExitCode::SUCCESS);
+        }
+        _ => {}
+    }
     if let Some(r) = &cli.region
         && !config::REGIONS.contains(&r.as_str())
     {
@@ -245,6 +313,20 @@ pub async fn run(mut cli: Cli) -> Result<ExitCode> {
         }
     };
     one_lab(cli, lab).await
+}
+
+fn init(a: &InitArgs) -> Result<ExitCode> {
+    let written = crate::init::write(a.template, &a.dir)?;
+    for p in &written {
+        outln!("wrote {}", p.display());
+    }
+    let cd = if a.dir == std::path::Path::new(".") {
+        String::new()
+    } else {
+        format!("cd {} && ", a.dir.display())
+    };
+    outln!("\nNext: {cd}labctl plan    then `labctl apply` and `labctl verify`");
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Every command on one lab: the lab file's, or one student's of a roster.
@@ -387,6 +469,22 @@ async fn one_lab(cli: Cli, lab: Lab) -> Result<ExitCode> {
                 ExitCode::from(1)
             })
         }
+        Command::Graph(a) => {
+            out!("{}", crate::graph::render(&lab, a.format));
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Outputs(a) => {
+            let run = connect(&cli, &lab, false, false).await?;
+            let o = crate::outputs::read(&run, &lab).await?;
+            if a.json {
+                outln!("{}", o.json());
+            } else {
+                out!("{}", o.human());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        // Answered before any lab file is read.
+        Command::Init(_) | Command::Completions(_) | Command::Man => Ok(ExitCode::SUCCESS),
     }
 }
 
@@ -653,12 +751,18 @@ async fn class_command(cli: &mut Cli) -> Result<ClassRun> {
                 ExitCode::from(1)
             }
         }
-        Command::Ssh(_) | Command::Invoke(_) | Command::Query(_) => {
+        Command::Ssh(_)
+        | Command::Invoke(_)
+        | Command::Query(_)
+        | Command::Outputs(_)
+        | Command::Graph(_) => {
             eprintln!(
                 "error: this command runs on one lab\n  help: add `--student ID` to name the student's lab"
             );
             ExitCode::from(1)
         }
+        // Answered before any lab file is read.
+        Command::Init(_) | Command::Completions(_) | Command::Man => ExitCode::SUCCESS,
     };
     Ok(ClassRun::Done(code))
 }

@@ -17,6 +17,9 @@ type Cell = Arc<OnceCell<Arc<dyn Any + Send + Sync>>>;
 #[derive(Default)]
 pub struct Listings {
     cells: Mutex<HashMap<String, Cell>>,
+    /// Names the labs of a class declare, by lab: another lab's discovery need not ask
+    /// whose they are.
+    claimed: Mutex<HashMap<String, String>>,
 }
 
 impl std::fmt::Debug for Listings {
@@ -31,6 +34,18 @@ impl std::fmt::Debug for Listings {
 }
 
 impl Listings {
+    /// `lab` declares the resource `key` (e.g. `iam:role:NAME`).
+    pub fn claim(&self, key: &str, lab: &str) {
+        if let Ok(mut c) = self.claimed.lock() {
+            c.insert(key.to_owned(), lab.to_owned());
+        }
+    }
+
+    /// The lab of the class that declares `key`, if one does.
+    pub fn claimed_by(&self, key: &str) -> Option<String> {
+        self.claimed.lock().ok()?.get(key).cloned()
+    }
+
     /// The listing named `key`, made by `list` the first time any lab asks. A failure
     /// is not kept: the next lab to ask tries again.
     pub async fn get<T, F, Fut>(&self, key: &str, list: F) -> Result<Arc<T>, AwsError>

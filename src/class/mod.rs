@@ -311,6 +311,20 @@ pub async fn plan_all(
     runs: Vec<(usize, Result<Arc<Run>>)>,
     opts: crate::plan::Options,
 ) -> Vec<(Outcome, Option<Arc<Run>>)> {
+    // Each lab's role is claimed before any lab looks for leftovers, so no lab asks
+    // whose another lab's role is (one IAM call per student saved, IAM being slow).
+    for (i, run) in &runs {
+        let (Ok(run), Some(Role::Managed(r))) = (run, &class.members[*i].lab.role) else {
+            continue;
+        };
+        if let Ok(id) = run.identity().await {
+            let m = &class.members[*i];
+            let name = crate::kind::role::name(r, &m.lab.vars(&id.account_id));
+            run.clients
+                .listings
+                .claim(&crate::kind::role::role_key(&name), &m.lab.name);
+        }
+    }
     let futures = runs.into_iter().map(|(i, run)| {
         let m = &class.members[i];
         async move {

@@ -274,18 +274,23 @@ pub fn stand_in_vars(lab: &Lab) -> Vars {
     v
 }
 
-fn lab_name(name: &str, pos: Pos, s: &mut Sink) {
-    if name.is_empty() {
-        return; // reported as missing
-    }
-    let ok = name.len() <= 20
+/// 1-20 characters of a-z, 0-9 and '-', starting with a letter: it prefixes every name.
+pub fn valid_lab_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 20
         && name
             .bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && name.as_bytes()[0].is_ascii_lowercase()
         && !name.ends_with('-')
-        && !name.contains("--");
-    if !ok {
+        && !name.contains("--")
+}
+
+fn lab_name(name: &str, pos: Pos, s: &mut Sink) {
+    if name.is_empty() {
+        return; // reported as missing
+    }
+    if !valid_lab_name(name) {
         s.err(pos, format!("lab name `{name}` is not valid"), "use 1-20 characters of a-z, 0-9 and '-', starting with a letter, e.g. `photo-lab`: it prefixes every resource name");
     }
 }

@@ -11,6 +11,7 @@
 //! - `races`: what AWS answers while it catches up, or to restricted accounts.
 //! - `serverless`: role, layer, functions, permissions and triggers of the shipped lab.
 //! - `snapshots`: plan text and JSON of the shipped labs, byte for byte.
+//! - `surface`: init, completions and the manual page.
 
 // Test helpers panic on setup failures: that is how a test reports them.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -27,5 +28,6 @@ mod network;
 mod races;
 mod serverless;
 mod snapshots;
+mod surface;
 mod validate;
 mod verify;

@@ -245,19 +245,29 @@ fn present(cx: &Ctx<'_>, b: &Bucket, lb: &LiveBucket, addr: Addr, out: &mut Emit
     }
 }
 
+/// What S3 gives every new bucket (since April 2023).
+const S3_DEFAULT_PUBLIC_ACCESS_BLOCK: [bool; 4] = [true; 4];
+const S3_DEFAULT_ENCRYPTION: &str = "AES256";
+
 fn create_steps(want: &BucketConfig) -> Vec<Step> {
     // Tags in CreateBucket itself: a crash can never leave a bucket of labctl's
-    // untagged. Versioning before any object can be written.
-    let mut steps = vec![
-        Step::Create {
-            tags: want.tags.clone(),
-        },
-        Step::PutPublicAccessBlock(want.public_access_block),
-    ];
+    // untagged. Versioning before any object can be written. Since 2023 S3 makes every
+    // new bucket with Block Public Access on and SSE-S3 encryption: a bucket that
+    // wants exactly those is not told them again (one bucket's writes go one at a
+    // time, so each costs the whole apply a round trip). A bucket made before that,
+    // or changed since, is read and repaired by the update path.
+    let mut steps = vec![Step::Create {
+        tags: want.tags.clone(),
+    }];
+    if want.public_access_block != S3_DEFAULT_PUBLIC_ACCESS_BLOCK {
+        steps.push(Step::PutPublicAccessBlock(want.public_access_block));
+    }
     if want.versioning == Versioning::Enabled {
         steps.push(Step::PutVersioning(true));
     }
-    if let Some((a, k)) = &want.encryption {
+    if let Some((a, k)) = &want.encryption
+        && !(a == S3_DEFAULT_ENCRYPTION && k.is_none())
+    {
         steps.push(Step::PutEncryption(a.clone(), k.clone()));
     }
     if !want.lifecycle.is_empty() {

@@ -95,6 +95,12 @@ async fn discover(
         .iter()
         .map(|r| r.role_name().to_owned())
         .filter(|n| !role.is_some_and(|(d, _)| d.eq_ignore_ascii_case(n)))
+        // Another lab of the class declares it: that lab reads it, and it is not ours.
+        .filter(|n| {
+            c.listings
+                .claimed_by(&super::role_key(n))
+                .is_none_or(|l| l == lab)
+        })
         .collect();
     let found: Vec<Option<LiveRole>> = stream::iter(names)
         .map(|name| async move {

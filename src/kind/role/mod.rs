@@ -102,6 +102,11 @@ impl Resource for Family {
     }
 }
 
+/// The key under which a class's lab claims its role (IAM names are case-insensitive).
+pub fn role_key(name: &str) -> String {
+    format!("iam:role:{}", name.to_ascii_lowercase())
+}
+
 /// The role's physical name, placeholders filled in.
 pub fn name(r: &ManagedRole, vars: &Vars) -> String {
     vars.expand(&r.name, false)
