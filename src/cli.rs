@@ -228,9 +228,10 @@ pub struct ApplyArgs {
     /// Do not ask for confirmation.
     #[arg(long)]
     pub auto_approve: bool,
-    /// How many actions may run at once.
-    #[arg(long, default_value_t = 8)]
-    pub parallelism: usize,
+    /// How many actions may run at once (default 8; with --roster, across the class,
+    /// default 256: there the per-service rate limits pace the calls).
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub parallelism: Option<u16>,
     /// Tag existing, untagged buckets of this account that lab.yaml declares as this lab's.
     #[arg(long)]
     pub adopt: bool,
@@ -250,9 +251,10 @@ pub struct DestroyArgs {
     /// Delete every object, version and delete marker of the lab's buckets first.
     #[arg(long)]
     pub empty_buckets: bool,
-    /// How many actions may run at once.
-    #[arg(long, default_value_t = 8)]
-    pub parallelism: usize,
+    /// How many actions may run at once (default 8; with --roster, across the class,
+    /// default 256: there the per-service rate limits pace the calls).
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub parallelism: Option<u16>,
     /// Print the plan and the report as JSON.
     #[arg(long)]
     pub json: bool,
@@ -377,7 +379,7 @@ async fn one_lab(cli: Cli, lab: Lab) -> Result<ExitCode> {
             };
             let p = reconcile::plan(&run, &lab, opts).await?;
             let opts = apply::Options {
-                parallelism: a.parallelism,
+                parallelism: a.parallelism.map_or(8, usize::from),
                 budget: None,
             };
             let code = execute(run.clone(), &p, a.auto_approve, a.json, opts, "Apply").await?;
@@ -394,7 +396,7 @@ async fn one_lab(cli: Cli, lab: Lab) -> Result<ExitCode> {
             };
             let p = reconcile::plan(&run, &lab, opts).await?;
             let opts = apply::Options {
-                parallelism: a.parallelism,
+                parallelism: a.parallelism.map_or(8, usize::from),
                 budget: None,
             };
             execute(run, &p, a.auto_approve, a.json, opts, "Destroy").await
@@ -695,7 +697,7 @@ async fn class_command(cli: &mut Cli) -> Result<ClassRun> {
                 opts,
                 a.auto_approve,
                 a.json,
-                a.parallelism,
+                a.parallelism.map_or(256, usize::from),
                 "Apply",
             )
             .await?
@@ -712,7 +714,7 @@ async fn class_command(cli: &mut Cli) -> Result<ClassRun> {
                 opts,
                 a.auto_approve,
                 a.json,
-                a.parallelism,
+                a.parallelism.map_or(256, usize::from),
                 "Destroy",
             )
             .await?

@@ -54,6 +54,9 @@ pub struct Clients {
     pub listings: std::sync::Arc<shared::Listings>,
     /// Who the caller is, asked once for every lab using these clients.
     pub caller: std::sync::Arc<tokio::sync::OnceCell<Identity>>,
+    /// Requests go through a rate limit (class mode): a read that an earlier answer
+    /// can make moot is worth waiting for that answer.
+    pub metered: bool,
 }
 
 /// Who we are talking to AWS as.
@@ -177,6 +180,7 @@ pub async fn connect(opts: &ConnectOptions) -> Result<Clients> {
         config: cfg,
         listings: Default::default(),
         caller: Default::default(),
+        metered: opts.limiter.is_some(),
     })
 }
 

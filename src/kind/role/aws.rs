@@ -146,25 +146,37 @@ async fn discover(
 
 async fn read_role(c: &Clients, name: &str) -> Result<Option<LiveRole>, AwsError> {
     // All by name, at once; a missing role makes each answer NoSuchEntity. GetRole
-    // carries the tags.
-    let (out, names, attached) = tokio::join!(
-        c.iam.get_role().role_name(name).send(),
-        c.iam
-            .list_role_policies()
-            .role_name(name)
-            .into_paginator()
-            .items()
-            .send()
-            .try_collect(),
-        c.iam
-            .list_attached_role_policies()
-            .role_name(name)
-            .into_paginator()
-            .items()
-            .send()
-            .try_collect(),
-    );
-    let out = match out.ctx("GetRole") {
+    // carries the tags. Where IAM calls are metered (a class), the lists wait for
+    // GetRole: a class's cold apply would spend two of IAM's few calls a second per
+    // student on roles that do not exist yet.
+    let get = c.iam.get_role().role_name(name).send();
+    let lists = async {
+        tokio::join!(
+            c.iam
+                .list_role_policies()
+                .role_name(name)
+                .into_paginator()
+                .items()
+                .send()
+                .try_collect(),
+            c.iam
+                .list_attached_role_policies()
+                .role_name(name)
+                .into_paginator()
+                .items()
+                .send()
+                .try_collect(),
+        )
+    };
+    let (out, (names, attached)) = if c.metered {
+        match get.await.ctx("GetRole") {
+            Err(e) if e.class == Class::NotFound => return Ok(None),
+            out => (out, lists.await),
+        }
+    } else {
+        tokio::join!(async { get.await.ctx("GetRole") }, lists)
+    };
+    let out = match out {
         Ok(o) => o,
         Err(e) if e.class == Class::NotFound => return Ok(None),
         Err(e) => return Err(e),
