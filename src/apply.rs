@@ -120,12 +120,18 @@ pub async fn run(
                 let work = plan.actions[i].work.clone();
                 let run = run.clone();
                 let budget = opts.budget.clone();
+                // A spawned task does not inherit the class's rank of this lab.
+                let rank = crate::aws::limit::RANK.try_with(|r| *r).ok();
                 running.spawn(async move {
                     let _permit = match budget {
                         Some(b) => b.acquire_owned().await.ok(),
                         None => None,
                     };
-                    (i, work.execute(&run).await)
+                    let result = match rank {
+                        Some(r) => crate::aws::limit::RANK.scope(r, work.execute(&run)).await,
+                        None => work.execute(&run).await,
+                    };
+                    (i, result)
                 });
             }
         }

@@ -4,7 +4,8 @@
 //! and tells the service from each request's signature, so it sees every attempt,
 //! retries included, on AWS and on an emulator alike.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -39,35 +40,84 @@ const RATES: &[(&str, f64, f64)] = &[
 /// Anything else.
 const OTHER: (f64, f64) = (10.0, 20.0);
 
+tokio::task_local! {
+    /// The rank of the lab a request is for (its roster order): when requests queue
+    /// for one service, the earliest lab's go first, so labs finish one after another
+    /// instead of all at the end, and a lab's next service (Lambda after IAM) starts
+    /// while the later labs still wait for the first.
+    pub static RANK: u64;
+}
+
 #[derive(Debug)]
 struct Bucket {
     rate: f64,
     burst: f64,
     tokens: f64,
     last: Instant,
+    /// Requests waiting for a token, by (rank, arrival).
+    waiting: BTreeSet<(u64, u64)>,
 }
 
 impl Bucket {
-    /// Takes one token; how long to wait before the request may go.
-    fn take(&mut self) -> Duration {
-        let now = Instant::now();
+    fn new(rate: f64, burst: f64) -> Bucket {
+        Bucket {
+            rate,
+            burst,
+            tokens: burst,
+            last: Instant::now(),
+            waiting: BTreeSet::new(),
+        }
+    }
+
+    fn refill(&mut self, now: Instant) {
         self.tokens =
             (self.tokens + now.duration_since(self.last).as_secs_f64() * self.rate).min(self.burst);
         self.last = now;
-        self.tokens -= 1.0;
-        if self.tokens >= 0.0 {
-            Duration::ZERO
-        } else {
-            Duration::from_secs_f64(-self.tokens / self.rate)
+    }
+
+    /// Takes a token for `me` if one is there and no request ranked before it waits;
+    /// else how long until the next token.
+    fn take(&mut self, me: (u64, u64), now: Instant) -> Option<Duration> {
+        self.refill(now);
+        let first = self.waiting.first().is_none_or(|w| *w >= me);
+        if first && self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            self.waiting.remove(&me);
+            return None;
         }
+        self.waiting.insert(me);
+        let missing = (1.0 - self.tokens).max(0.0);
+        // A token is there but an earlier request takes it: look again one token on.
+        let wait = if missing > 0.0 { missing } else { 1.0 };
+        Some(Duration::from_secs_f64(wait / self.rate).max(Duration::from_millis(1)))
     }
 }
 
 #[derive(Debug, Default)]
 pub struct Limiter {
     buckets: Mutex<HashMap<String, Bucket>>,
+    /// Arrival order of requests.
+    seq: AtomicU64,
     /// How long requests waited in all, for the class report.
     waited: Mutex<Duration>,
+}
+
+/// Takes a waiting request off its bucket's queue when it goes, or is dropped (a
+/// timeout, a cancelled run): a request that left must not hold back the ones after.
+struct Waiting<'a> {
+    limiter: &'a Limiter,
+    service: &'a str,
+    me: (u64, u64),
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut b) = self.limiter.buckets.lock()
+            && let Some(b) = b.get_mut(self.service)
+        {
+            b.waiting.remove(&self.me);
+        }
+    }
 }
 
 impl Limiter {
@@ -75,32 +125,38 @@ impl Limiter {
         Arc::new(Limiter::default())
     }
 
-    /// Waits until `service` may take another request.
-    pub async fn acquire(&self, service: &str) {
-        let wait = match self.buckets.lock() {
-            Ok(mut b) => b
-                .entry(service.to_owned())
-                .or_insert_with(|| {
-                    let (rate, burst) = RATES
-                        .iter()
-                        .find(|(s, _, _)| *s == service)
-                        .map(|(_, r, b)| (*r, *b))
-                        .unwrap_or(OTHER);
-                    Bucket {
-                        rate,
-                        burst,
-                        tokens: burst,
-                        last: Instant::now(),
-                    }
-                })
-                .take(),
-            Err(_) => Duration::ZERO,
+    /// Waits until `service` may take another request, ranked `rank`.
+    pub async fn acquire(&self, service: &str, rank: u64) {
+        let me = (rank, self.seq.fetch_add(1, Ordering::Relaxed));
+        let _queued = Waiting {
+            limiter: self,
+            service,
+            me,
         };
-        if !wait.is_zero() {
-            if let Ok(mut w) = self.waited.lock() {
-                *w += wait;
+        let started = Instant::now();
+        loop {
+            let wait = match self.buckets.lock() {
+                Ok(mut b) => b
+                    .entry(service.to_owned())
+                    .or_insert_with(|| {
+                        let (rate, burst) = RATES
+                            .iter()
+                            .find(|(s, _, _)| *s == service)
+                            .map(|(_, r, b)| (*r, *b))
+                            .unwrap_or(OTHER);
+                        Bucket::new(rate, burst)
+                    })
+                    .take(me, Instant::now()),
+                Err(_) => None,
+            };
+            match wait {
+                None => break,
+                Some(d) => tokio::time::sleep(d).await,
             }
-            tokio::time::sleep(wait).await;
+        }
+        let waited = started.elapsed();
+        if let Ok(mut w) = self.waited.lock() {
+            *w += waited;
         }
     }
 
@@ -189,10 +245,12 @@ impl HttpConnector for LimitedConnector {
                     .map_or(request.uri(), |r| r.find('/').map_or("/", |i| &r[i..]));
                 family(s, request.method(), path)
             });
+        // Unranked requests (outside a class's labs) come after every lab's.
+        let rank = RANK.try_with(|r| *r).unwrap_or(u64::MAX);
         let (inner, limiter) = (self.inner.clone(), self.limiter.clone());
         HttpConnectorFuture::new(async move {
             if let Some(s) = service {
-                limiter.acquire(&s).await;
+                limiter.acquire(&s, rank).await;
             }
             inner.call(request).await
         })
@@ -229,19 +287,31 @@ mod tests {
 
     #[test]
     fn a_bucket_lets_its_burst_through_then_paces() {
-        let mut b = Bucket {
-            rate: 10.0,
-            burst: 3.0,
-            tokens: 3.0,
-            last: Instant::now(),
-        };
-        for _ in 0..3 {
-            assert!(b.take().is_zero());
+        let now = Instant::now();
+        let mut b = Bucket::new(10.0, 3.0);
+        for i in 0..3 {
+            assert!(b.take((0, i), now).is_none());
         }
-        let w = b.take();
+        let w = b.take((0, 3), now).unwrap();
         assert!(
             w > Duration::from_millis(50) && w <= Duration::from_millis(101),
             "{w:?}"
         );
+    }
+
+    #[test]
+    fn the_earliest_lab_waiting_gets_the_next_token() {
+        let now = Instant::now();
+        let mut b = Bucket::new(10.0, 1.0);
+        assert!(b.take((5, 0), now).is_none());
+        // Both wait; a token later, lab 1 goes before lab 7 though 7 came first.
+        assert!(b.take((7, 1), now).is_some());
+        assert!(b.take((1, 2), now).is_some());
+        let later = now + Duration::from_millis(100);
+        assert!(b.take((7, 1), later).is_some(), "7 must wait for 1");
+        assert!(b.take((1, 2), later).is_none());
+        let later = later + Duration::from_millis(100);
+        assert!(b.take((7, 1), later).is_none());
+        assert!(b.waiting.is_empty());
     }
 }

@@ -327,7 +327,7 @@ pub async fn plan_all(
     }
     let futures = runs.into_iter().map(|(i, run)| {
         let m = &class.members[i];
-        async move {
+        aws::limit::RANK.scope(i as u64, async move {
             let started = Instant::now();
             let mut o = Outcome {
                 student: m.student.id.clone(),
@@ -363,7 +363,7 @@ pub async fn plan_all(
             o.seconds = started.elapsed().as_secs_f64();
             o.plan = Some(plan);
             (o, Some(run))
-        }
+        })
     });
     let mut all: Vec<(Outcome, Option<Arc<Run>>)> = futures_util::stream::iter(futures)
         .buffer_unordered(64)
@@ -380,9 +380,9 @@ pub async fn apply_all(
     parallelism: usize,
 ) -> Vec<Outcome> {
     let budget = Arc::new(Semaphore::new(parallelism.max(1)));
-    let futures = planned.into_iter().map(|(mut o, run)| {
+    let futures = planned.into_iter().enumerate().map(|(i, (mut o, run))| {
         let budget = budget.clone();
-        async move {
+        aws::limit::RANK.scope(i as u64, async move {
             let (Some(run), Some(plan)) = (run, o.plan.as_ref()) else {
                 return o;
             };
@@ -418,7 +418,7 @@ pub async fn apply_all(
             o.seconds += started.elapsed().as_secs_f64();
             o.report = Some(report);
             o
-        }
+        })
     });
     let mut all: Vec<Outcome> = futures_util::stream::iter(futures)
         .buffer_unordered(256)
@@ -442,7 +442,7 @@ pub async fn verify_all(
 )> {
     let futures = runs.into_iter().map(|(i, run)| {
         let m = &class.members[i];
-        async move {
+        aws::limit::RANK.scope(i as u64, async move {
             let started = Instant::now();
             let r = match run {
                 Ok(run) => crate::verify::verify(&run, &m.lab, opts)
@@ -456,7 +456,7 @@ pub async fn verify_all(
                 r,
                 started.elapsed(),
             )
-        }
+        })
     });
     let mut all: Vec<_> = futures_util::stream::iter(futures)
         .buffer_unordered(4)
