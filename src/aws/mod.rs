@@ -54,6 +54,9 @@ pub struct Clients {
     pub listings: std::sync::Arc<shared::Listings>,
     /// Who the caller is, asked once for every lab using these clients.
     pub caller: std::sync::Arc<tokio::sync::OnceCell<Identity>>,
+    /// Layer uploads in flight (each holds its zip several times over while it is
+    /// encoded and sent): a class's 200 labs publishing at once would hold gigabytes.
+    pub uploads: std::sync::Arc<tokio::sync::Semaphore>,
     /// Requests go through a rate limit (class mode): a read that an earlier answer
     /// can make moot is worth waiting for that answer.
     pub metered: bool,
@@ -180,6 +183,7 @@ pub async fn connect(opts: &ConnectOptions) -> Result<Clients> {
         config: cfg,
         listings: Default::default(),
         caller: Default::default(),
+        uploads: std::sync::Arc::new(tokio::sync::Semaphore::new(4)),
         metered: opts.limiter.is_some(),
     })
 }

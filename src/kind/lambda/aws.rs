@@ -322,6 +322,7 @@ pub(super) async fn execute_layer(run: &Run, name: &str, step: &LayerStep) -> Re
                     .await
                     .map(|v| v.into_iter().rev().find(|x| &x.description == description))
             };
+            let _upload = c.uploads.acquire().await.ok();
             let zip = crate::package::layer_zip(source, runtimes, *architecture)
                 .map_err(|e| err("build layer", format!("{e:#}")))?;
             let published = run
