@@ -54,6 +54,10 @@ pub struct Cli {
     /// More logging on stderr (-v, -vv).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
+    /// apply and destroy: print only warnings, errors and the summary (the plan too,
+    /// when it must be confirmed).
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
     /// Class mode: one lab per student of this CSV roster (columns `student`, and
     /// optionally `profile` or `role_arn` for an account per student, `region`, `email`).
     #[arg(long, global = true, value_name = "FILE")]
@@ -371,7 +375,7 @@ async fn one_lab(cli: Cli, lab: Lab) -> Result<ExitCode> {
             })
         }
         Command::Apply(a) => {
-            let run = connect(&cli, &lab, false, !a.json).await?;
+            let run = connect(&cli, &lab, false, !a.json && !cli.quiet).await?;
             let opts = plan::Options {
                 adopt: a.adopt,
                 empty_buckets: a.empty_buckets,
@@ -382,14 +386,23 @@ async fn one_lab(cli: Cli, lab: Lab) -> Result<ExitCode> {
                 parallelism: a.parallelism.map_or(8, usize::from),
                 budget: None,
             };
-            let code = execute(run.clone(), &p, a.auto_approve, a.json, opts, "Apply").await?;
+            let code = execute(
+                run.clone(),
+                &p,
+                a.auto_approve,
+                a.json,
+                cli.quiet,
+                opts,
+                "Apply",
+            )
+            .await?;
             if code == ExitCode::SUCCESS && !a.json {
                 print_outputs(&run, &lab).await;
             }
             Ok(code)
         }
         Command::Destroy(a) => {
-            let run = connect(&cli, &lab, true, !a.json).await?;
+            let run = connect(&cli, &lab, true, !a.json && !cli.quiet).await?;
             let opts = plan::Options {
                 empty_buckets: a.empty_buckets,
                 ..Default::default()
@@ -399,7 +412,7 @@ async fn one_lab(cli: Cli, lab: Lab) -> Result<ExitCode> {
                 parallelism: a.parallelism.map_or(8, usize::from),
                 budget: None,
             };
-            execute(run, &p, a.auto_approve, a.json, opts, "Destroy").await
+            execute(run, &p, a.auto_approve, a.json, cli.quiet, opts, "Destroy").await
         }
         Command::Ssh(a) => {
             let run = connect(&cli, &lab, false, false).await?;
@@ -842,12 +855,15 @@ async fn execute(
     p: &Plan,
     auto_approve: bool,
     as_json: bool,
+    quiet: bool,
     opts: apply::Options,
     verb: &str,
 ) -> Result<ExitCode> {
     let style = human::Style {
         color: render::use_color(),
     };
+    // Quiet still shows a plan that someone is asked to confirm.
+    let quiet = quiet && auto_approve;
     if !p.errors.is_empty() {
         if as_json {
             outln!("{}", json::plan(p));
@@ -855,7 +871,7 @@ async fn execute(
         print_errors(p);
         return Ok(ExitCode::from(1));
     }
-    if !as_json {
+    if !as_json && (!quiet || p.is_empty()) {
         out!("{}", human::plan(p, &style));
     }
     if p.is_empty() {
@@ -869,7 +885,7 @@ async fn execute(
     }
     let mut started = std::collections::HashMap::new();
     let report = apply::run(run.clone(), p, opts, |ev| {
-        if as_json {
+        if as_json || quiet {
             return;
         }
         let line = match ev {

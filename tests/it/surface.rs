@@ -154,3 +154,30 @@ fn the_graph_shows_what_sets_what_off_and_the_readme_shows_the_shipped_labs() {
         "{dot}"
     );
 }
+
+#[test]
+fn quiet_apply_and_destroy_print_only_the_summary() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("t-quiet");
+    labctl_in(
+        tmp.path(),
+        &["init", "--template", "minimal", &dir.display().to_string()],
+    )
+    .ok();
+    let loud = labctl_in(&dir, &["plan"]).ok().stdout();
+    assert!(loud.contains("s3 bucket t-quiet-source"), "{loud}");
+    let out = labctl_in(&dir, &["apply", "--auto-approve", "--quiet"])
+        .ok()
+        .stdout();
+    assert!(!out.contains("s3 bucket t-quiet-source"), "no plan:\n{out}");
+    assert!(!out.contains("..."), "no progress:\n{out}");
+    assert!(out.contains("Apply"), "the summary:\n{out}");
+    assert_eq!(out.trim().lines().count(), 1, "{out}");
+    let out = labctl_in(
+        &dir,
+        &["destroy", "--auto-approve", "--empty-buckets", "-q"],
+    )
+    .ok()
+    .stdout();
+    assert_eq!(out.trim().lines().count(), 1, "{out}");
+}
