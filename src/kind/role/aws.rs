@@ -53,7 +53,8 @@ pub(super) async fn read(run: &Run, role: Option<&(String, bool)>) -> Result<Rol
                     };
                     Ok((None, Some(found)))
                 }
-                Some((name, false)) => Ok((read_role(c, name).await?, None)),
+                // On destroy the documents are not compared, only deleted by name.
+                Some((name, false)) => Ok((read_role(c, name, !run.destroying).await?, None)),
                 None => Ok((None, None)),
             }
         },
@@ -129,7 +130,8 @@ async fn discover(
                 .await?;
             let ours = owner.as_deref() == Some(lab);
             if ours {
-                read_role(c, &name).await
+                // Not declared: only ever deleted, by its policies' names.
+                read_role(c, &name, false).await
             } else {
                 Ok(None)
             }
@@ -144,7 +146,9 @@ async fn discover(
         .collect())
 }
 
-async fn read_role(c: &Clients, name: &str) -> Result<Option<LiveRole>, AwsError> {
+/// The role by name, with its policies; their documents only when `documents` (they
+/// are compared with lab.yaml's, and cost a call each on IAM, the slowest service).
+async fn read_role(c: &Clients, name: &str, documents: bool) -> Result<Option<LiveRole>, AwsError> {
     // All by name, at once; a missing role makes each answer NoSuchEntity. GetRole
     // carries the tags. Where IAM calls are metered (a class), the lists wait for
     // GetRole: a class's cold apply would spend two of IAM's few calls a second per
@@ -196,6 +200,10 @@ async fn read_role(c: &Clients, name: &str) -> Result<Option<LiveRole>, AwsError
         (n, a) => (n?, a?),
     };
     let mut inline = BTreeMap::new();
+    if !documents {
+        inline.extend(names.iter().map(|p| (p.clone(), String::new())));
+    }
+    let names = if documents { names } else { Vec::new() };
     let docs = futures_util::future::join_all(names.iter().map(|p| {
         c.iam
             .get_role_policy()
