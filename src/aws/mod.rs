@@ -183,7 +183,7 @@ pub async fn connect(opts: &ConnectOptions) -> Result<Clients> {
         config: cfg,
         listings: Default::default(),
         caller: Default::default(),
-        uploads: std::sync::Arc::new(tokio::sync::Semaphore::new(4)),
+        uploads: std::sync::Arc::new(tokio::sync::Semaphore::new(2)),
         metered: opts.limiter.is_some(),
     })
 }
