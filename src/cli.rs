@@ -563,17 +563,8 @@ async fn print_outputs(run: &Run, lab: &Lab) {
     match crate::kind::instance::reachable(run, lab).await {
         Ok(found) if !found.is_empty() => {
             outln!("\nOutputs:");
-            for r in found {
-                let how = r
-                    .ssh()
-                    .map(|c| c.join(" "))
-                    .unwrap_or_else(|| "(no public address)".into());
-                outln!(
-                    "  instance {}: {} {}  {how}",
-                    r.name,
-                    r.state,
-                    r.address.as_deref().unwrap_or("-")
-                );
+            for r in &found {
+                outln!("  {}", crate::outputs::instance_line(r));
             }
         }
         Ok(_) => {}

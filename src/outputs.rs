@@ -267,15 +267,7 @@ impl Outputs {
             out.push_str(&format!("  rule {name} ({state}) -> {function}: {arn}\n"));
         }
         for r in &self.instances {
-            out.push_str(&format!(
-                "  instance {}: {} {}  {}\n",
-                r.name,
-                r.state,
-                r.address.as_deref().unwrap_or("-"),
-                r.ssh()
-                    .map(|c| c.join(" "))
-                    .unwrap_or_else(|| "(no public address)".into())
-            ));
+            out.push_str(&format!("  {}\n", instance_line(r)));
         }
         for (k, (name, exists)) in &self.workgroups {
             out.push_str(&format!(
@@ -292,4 +284,17 @@ impl Outputs {
         }
         out
     }
+}
+
+/// How to reach one instance, as `outputs` and apply's `Outputs:` say it.
+pub fn instance_line(r: &crate::kind::instance::Reachable) -> String {
+    format!(
+        "instance {}: {} {}  {}",
+        r.name,
+        r.state,
+        r.address.as_deref().unwrap_or("-"),
+        r.ssh()
+            .map(|c| c.join(" "))
+            .unwrap_or_else(|| "(no public address)".into())
+    )
 }

@@ -164,7 +164,7 @@ async fn account(
     let starting: usize = starts.iter().sum();
     if starting > 0 {
         if academy {
-            let running = running(c).await?;
+            let running = instance::running_in_region(c).await?;
             if let Some(p) = over(
                 "running instances",
                 &starts,
@@ -234,26 +234,6 @@ async fn all_roles(c: &Clients) -> Result<usize, AwsError> {
         .await
         .ctx("ListRoles")?;
     Ok(all.len())
-}
-
-async fn running(c: &Clients) -> Result<usize, AwsError> {
-    let pages: Vec<_> = c
-        .ec2
-        .describe_instances()
-        .filters(
-            aws_sdk_ec2::types::Filter::builder()
-                .name("instance-state-name")
-                .values("pending")
-                .values("running")
-                .build(),
-        )
-        .into_paginator()
-        .items()
-        .send()
-        .try_collect()
-        .await
-        .ctx("DescribeInstances")?;
-    Ok(pages.iter().map(|r| r.instances().len()).sum())
 }
 
 /// The vCPUs of these instances, by their types' defaults.

@@ -290,7 +290,7 @@ async fn root_volumes(
 }
 
 /// Every pending or running instance of the account in the region.
-async fn running_in_region(c: &Clients) -> Result<usize, AwsError> {
+pub async fn running_in_region(c: &Clients) -> Result<usize, AwsError> {
     Ok(describe_instances(
         c,
         vec![filter("instance-state-name", &["pending", "running"])],

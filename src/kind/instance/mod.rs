@@ -25,7 +25,7 @@ use crate::template::{Expander, Vars};
 use crate::yaml::decode::{Decoder, Fields};
 use crate::yaml::diag::Sink;
 
-pub use aws::{Reachable, reachable};
+pub use aws::{Reachable, reachable, running_in_region};
 pub use plan::ACADEMY_MAX_RUNNING;
 
 pub const INSTANCE: Kind = Kind("ec2 instance");
