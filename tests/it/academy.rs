@@ -2,7 +2,7 @@
 //! denies creating or changing roles, and a LabRole that exists. A lab that declares a
 //! role to create stops at its first IAM write with the way out; nothing is created.
 
-use crate::harness::{Lab, labctl_as, labctl_env, own_moto, sdk};
+use crate::harness::{Lab, labctl_as, labctl_env, learner_lab_session, own_moto, sdk};
 
 #[tokio::test]
 async fn a_role_to_create_where_iam_writes_are_denied_points_to_labrole() {
@@ -92,22 +92,7 @@ async fn a_learner_lab_session_in_another_region_is_told_which_regions_it_may_us
     // A Learner Lab session is the `voclabs` assumed role.
     let url = own_moto(&[]);
     let cfg = sdk().into_builder().endpoint_url(&url).build();
-    let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"*"},"Action":"sts:AssumeRole"}]}"#;
-    let role = aws_sdk_iam::Client::new(&cfg)
-        .create_role()
-        .role_name("voclabs")
-        .assume_role_policy_document(trust)
-        .send()
-        .await
-        .unwrap();
-    let creds = aws_sdk_sts::Client::new(&cfg)
-        .assume_role()
-        .role_arn(role.role().unwrap().arn())
-        .role_session_name("user1234=student")
-        .send()
-        .await
-        .unwrap();
-    let creds = creds.credentials().unwrap();
+    let creds = &learner_lab_session(&cfg, "user1234=student").await;
     let lab = Lab::new(
         "t-learner-eu",
         "lab: t-learner-eu\nregion: eu-west-1\nbuckets:\n  b:\n    name: ${lab}-b-${account_id}\n",

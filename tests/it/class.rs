@@ -289,20 +289,13 @@ async fn an_account_per_student_is_reached_through_each_role() {
 
 #[tokio::test]
 async fn an_academy_class_beyond_nine_instances_is_refused_before_any_launch() {
-    use crate::harness::{labctl_env, own_moto, sdk};
+    use crate::harness::{labctl_env, learner_lab_session, own_moto, sdk};
     // A Learner Lab session (the `voclabs` role), with what the Learner Lab provides.
     let url = own_moto(&[]);
     let cfg = sdk().into_builder().endpoint_url(&url).build();
-    let iam = aws_sdk_iam::Client::new(&cfg);
-    let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"*"},"Action":"sts:AssumeRole"}]}"#;
-    let role = iam
-        .create_role()
-        .role_name("voclabs")
-        .assume_role_policy_document(trust)
-        .send()
-        .await
-        .unwrap();
-    iam.create_instance_profile()
+    let creds = &learner_lab_session(&cfg, "user1234=instructor").await;
+    aws_sdk_iam::Client::new(&cfg)
+        .create_instance_profile()
         .instance_profile_name("LabInstanceProfile")
         .send()
         .await
@@ -313,14 +306,6 @@ async fn an_academy_class_beyond_nine_instances_is_refused_before_any_launch() {
         .send()
         .await
         .unwrap();
-    let creds = aws_sdk_sts::Client::new(&cfg)
-        .assume_role()
-        .role_arn(role.role().unwrap().arn())
-        .role_session_name("user1234=instructor")
-        .send()
-        .await
-        .unwrap();
-    let creds = creds.credentials().unwrap();
     let env = [
         ("AWS_ACCESS_KEY_ID", creds.access_key_id()),
         ("AWS_SECRET_ACCESS_KEY", creds.secret_access_key()),

@@ -474,3 +474,27 @@ pub async fn academy_extras() {
         .send()
         .await;
 }
+
+/// A Learner Lab session on the server `cfg` points at: the `voclabs` role (what
+/// labctl recognises AWS Academy by), assumed with the session name `session`.
+pub async fn learner_lab_session(
+    cfg: &aws_config::SdkConfig,
+    session: &str,
+) -> aws_sdk_sts::types::Credentials {
+    let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"*"},"Action":"sts:AssumeRole"}]}"#;
+    let role = aws_sdk_iam::Client::new(cfg)
+        .create_role()
+        .role_name("voclabs")
+        .assume_role_policy_document(trust)
+        .send()
+        .await
+        .unwrap();
+    let creds = aws_sdk_sts::Client::new(cfg)
+        .assume_role()
+        .role_arn(role.role().unwrap().arn())
+        .role_session_name(session)
+        .send()
+        .await
+        .unwrap();
+    creds.credentials().unwrap().clone()
+}
