@@ -106,6 +106,15 @@ pub enum Command {
     /// -> bucket), from the lab file alone. `labctl graph | mmdc -i - -o lab.svg`, or
     /// `labctl graph --format dot | dot -Tsvg > lab.svg`.
     Graph(GraphArgs),
+    /// Write the lab as another tool's input: `labctl export cloudformation -o lab.cfn.json`.
+    ///
+    /// The template deploys the same resources with CloudFormation (the course's "CFT"):
+    /// explicit names, the lab's tags, buckets and layers kept when the stack is deleted.
+    /// Code and layers are zips in a bucket you name at deploy time: `--artifacts DIR`
+    /// writes them, then `aws s3 sync DIR s3://BUCKET/` and
+    /// `aws cloudformation deploy --template-file lab.cfn.json --stack-name my-lab
+    /// --capabilities CAPABILITY_NAMED_IAM --parameter-overrides ArtifactBucket=BUCKET VpcId=vpc-...`.
+    Export(ExportArgs),
     /// Start a lab: write a lab.yaml and the code it names into DIR.
     ///
     /// `labctl init my-lab` writes the course's lab into ./my-lab, named after the
@@ -116,6 +125,12 @@ pub enum Command {
     Completions(CompletionsArgs),
     /// Print the manual page (roff): `labctl man > labctl.1 && man ./labctl.1`.
     Man,
+    /// Print the lab file's JSON Schema, for editors: `labctl schema > lab.schema.json`.
+    ///
+    /// With `# yaml-language-server: $schema=./lab.schema.json` as lab.yaml's first line,
+    /// editors with a YAML language server (VS Code's YAML extension, Neovim, Helix)
+    /// complete keys, show what each means and flag typos as you type.
+    Schema,
 }
 
 #[derive(Debug, Args)]
@@ -123,6 +138,26 @@ pub struct OutputsArgs {
     /// Print them as JSON (stable: `format_version` changes if a field does).
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    #[command(subcommand)]
+    pub format: ExportFormat,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ExportFormat {
+    /// A CloudFormation template (JSON, which CloudFormation reads as it reads YAML).
+    Cloudformation {
+        /// Write the template here instead of to stdout.
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<PathBuf>,
+        /// Also write the code and layer zips the template refers to, at their S3 keys
+        /// under DIR (a `requirements:` layer is built, as apply builds it).
+        #[arg(long, value_name = "DIR")]
+        artifacts: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -271,6 +306,10 @@ pub async fn run(mut cli: Cli) -> Result<ExitCode> {
         Command::Completions(a) => {
             let mut cmd = <Cli as clap::CommandFactory>::command();
             clap_complete::generate(a.shell, &mut cmd, "labctl", &mut std::io::stdout());
+            return Ok(ExitCode::SUCCESS);
+        }
+        Command::Schema => {
+            let _ = std::io::stdout().write_all(config::schema_text().as_bytes());
             return Ok(ExitCode::SUCCESS);
         }
         Command::Man => {
@@ -488,6 +527,24 @@ async fn one_lab(cli: Cli, lab: Lab) -> Result<ExitCode> {
             out!("{}", crate::graph::render(&lab, a.format));
             Ok(ExitCode::SUCCESS)
         }
+        Command::Export(ExportArgs {
+            format: ExportFormat::Cloudformation { output, artifacts },
+        }) => {
+            let t = crate::export::cloudformation(&lab);
+            let mut text = serde_json::to_string_pretty(&t.json())?;
+            text.push('\n');
+            match output {
+                Some(path) => std::fs::write(path, &text)
+                    .with_context(|| format!("writing {}", path.display()))?,
+                None => out!("{text}"),
+            }
+            if let Some(dir) = artifacts {
+                for p in t.write_artifacts(&lab, dir)? {
+                    eprintln!("wrote {}", p.display());
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Outputs(a) => {
             let run = connect(&cli, &lab, false, false).await?;
             let o = crate::outputs::read(&run, &lab).await?;
@@ -499,7 +556,9 @@ async fn one_lab(cli: Cli, lab: Lab) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         // Answered before any lab file is read.
-        Command::Init(_) | Command::Completions(_) | Command::Man => Ok(ExitCode::SUCCESS),
+        Command::Init(_) | Command::Completions(_) | Command::Man | Command::Schema => {
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 
@@ -761,6 +820,7 @@ async fn class_command(cli: &mut Cli) -> Result<ClassRun> {
         | Command::Invoke(_)
         | Command::Query(_)
         | Command::Outputs(_)
+        | Command::Export(_)
         | Command::Graph(_) => {
             eprintln!(
                 "error: this command runs on one lab\n  help: add `--student ID` to name the student's lab"
@@ -768,7 +828,9 @@ async fn class_command(cli: &mut Cli) -> Result<ClassRun> {
             ExitCode::from(1)
         }
         // Answered before any lab file is read.
-        Command::Init(_) | Command::Completions(_) | Command::Man => ExitCode::SUCCESS,
+        Command::Init(_) | Command::Completions(_) | Command::Man | Command::Schema => {
+            ExitCode::SUCCESS
+        }
     };
     Ok(ClassRun::Done(code))
 }

@@ -18,6 +18,7 @@ pub mod cidr;
 pub mod class;
 pub mod cli;
 pub mod config;
+pub mod export;
 pub mod graph;
 pub mod init;
 pub mod kind;

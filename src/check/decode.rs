@@ -6,6 +6,72 @@ use super::{Check, Content, Expect, ImageFormat, Put, Sample, Target};
 use crate::yaml::Node;
 use crate::yaml::decode::{Decoder, Fields, boolean, fields, named, seq, string, strings};
 use crate::yaml::diag::{Sink, did_you_mean};
+use crate::yaml::shape::{Field, Ty};
+
+/// The lab file's own top-level key for checks.
+pub const SECTION: Field = Field::opt(
+    "checks",
+    Ty::Named(&Ty::Obj(CHECK)),
+    "What `labctl verify` proves: put an object, expect what the lab makes of it.",
+);
+
+const CHECK: &[Field] = &[
+    Field::req("put", Ty::Obj(PUT), "The object the check uploads."),
+    Field::opt(
+        "expect",
+        Ty::List(&Ty::Obj(EXPECT)),
+        "Objects that must appear, and what they hold.",
+    ),
+    Field::opt(
+        "expect_absent",
+        Ty::List(&Ty::Obj(TARGET)),
+        "Objects that must not appear.",
+    ),
+];
+
+const BUCKET: Field = Field::req("bucket", Ty::Str, "A bucket of this lab.");
+const KEY: Field = Field::req(
+    "key",
+    Ty::Str,
+    "The object's key; ending in `/` is a folder.",
+);
+
+const TARGET: &[Field] = &[BUCKET, KEY];
+
+const PUT: &[Field] = &[
+    BUCKET,
+    KEY,
+    Field::opt("body", Ty::Str, "The object's text."),
+    Field::opt(
+        "sample",
+        Ty::OneOf(super::Sample::NAMES),
+        "A generated file instead of a body.",
+    ),
+    Field::opt("content_type", Ty::Str, "Its Content-Type."),
+];
+
+const EXPECT: &[Field] = &[
+    BUCKET,
+    KEY,
+    Field::opt(
+        "same_as_put",
+        Ty::Bool,
+        "It holds exactly the put object's bytes.",
+    ),
+    Field::opt("body", Ty::Str, "It holds exactly this text."),
+    Field::opt("contains", Ty::Strings, "Its text contains each of these."),
+    Field::opt("image", Ty::Str, "It is an image of this format: `jpeg`."),
+    Field::opt(
+        "smaller_than_put",
+        Ty::Bool,
+        "It is smaller than the put object.",
+    ),
+    Field::opt(
+        "same_dimensions",
+        Ty::Bool,
+        "An image as wide and high as the put one.",
+    ),
+];
 
 pub fn checks(top: &Fields<'_>, d: &mut Decoder) -> BTreeMap<String, Check> {
     let mut out = BTreeMap::new();
@@ -22,8 +88,8 @@ pub fn checks(top: &Fields<'_>, d: &mut Decoder) -> BTreeMap<String, Check> {
 
 fn check(name: &str, name_pos: crate::model::Pos, node: &Node, s: &mut Sink) -> Option<Check> {
     let what = format!("check `{name}`");
-    let f = fields(node, &what, &["put", "expect", "expect_absent"], s)?;
-    let put = f.required("put", &what, s).and_then(|n| put(n, s));
+    let f = fields(node, &what, CHECK, s)?;
+    let put = f.get("put").and_then(|n| put(n, s));
     let expect = f
         .get("expect")
         .map(|n| {
@@ -39,8 +105,8 @@ fn check(name: &str, name_pos: crate::model::Pos, node: &Node, s: &mut Sink) -> 
             seq(n, "`expect_absent`", s)
                 .iter()
                 .filter_map(|e| {
-                    let f = fields(e, "an `expect_absent` entry", &["bucket", "key"], s)?;
-                    target(&f, "an `expect_absent` entry", s)
+                    let f = fields(e, "an `expect_absent` entry", TARGET, s)?;
+                    target(&f, s)
                 })
                 .collect()
         })
@@ -54,12 +120,10 @@ fn check(name: &str, name_pos: crate::model::Pos, node: &Node, s: &mut Sink) -> 
     })
 }
 
-fn target(f: &Fields<'_>, what: &str, s: &mut Sink) -> Option<Target> {
-    let bucket = f
-        .required("bucket", what, s)
-        .and_then(|n| string(n, "`bucket`", s));
+fn target(f: &Fields<'_>, s: &mut Sink) -> Option<Target> {
+    let bucket = f.get("bucket").and_then(|n| string(n, "`bucket`", s));
     let key = f
-        .required("key", what, s)
+        .get("key")
         .and_then(|n| string(n, "`key`", s).map(|k| (k, n.pos)));
     let (key, pos) = key?;
     Some(Target {
@@ -71,13 +135,8 @@ fn target(f: &Fields<'_>, what: &str, s: &mut Sink) -> Option<Target> {
 
 fn put(node: &Node, s: &mut Sink) -> Option<Put> {
     let what = "`put`";
-    let f = fields(
-        node,
-        what,
-        &["bucket", "key", "body", "sample", "content_type"],
-        s,
-    )?;
-    let at = target(&f, what, s);
+    let f = fields(node, what, PUT, s)?;
+    let at = target(&f, s);
     let body = f.get("body").and_then(|n| string(n, "`body`", s));
     let mut bad_sample = false;
     let sample = f.get("sample").and_then(|n| {
@@ -123,22 +182,8 @@ fn put(node: &Node, s: &mut Sink) -> Option<Put> {
 
 fn expect(node: &Node, s: &mut Sink) -> Option<Expect> {
     let what = "an `expect` entry";
-    let f = fields(
-        node,
-        what,
-        &[
-            "bucket",
-            "key",
-            "same_as_put",
-            "body",
-            "contains",
-            "image",
-            "smaller_than_put",
-            "same_dimensions",
-        ],
-        s,
-    )?;
-    let at = target(&f, what, s);
+    let f = fields(node, what, EXPECT, s)?;
+    let at = target(&f, s);
     let flag = |k: &str, s: &mut Sink| {
         f.get(k)
             .and_then(|n| boolean(n, &format!("`{k}`"), s))

@@ -9,7 +9,7 @@ pub mod route;
 mod tests;
 mod validate;
 
-pub use decode::checks as decode;
+pub use decode::{SECTION, checks as decode};
 pub use validate::{RUN_ID_LEN, checks as validate};
 
 use crate::model::{Keys, Pos};
@@ -69,12 +69,11 @@ pub enum Sample {
 impl Sample {
     pub const ALL: &[Sample] = &[Sample::PhotoJpeg, Sample::CmykJpeg, Sample::GreyJpeg];
 
+    /// What `sample:` calls each, in the enum's order.
+    pub const NAMES: &[&str] = &["photo-jpeg", "cmyk-jpeg", "grey-jpeg"];
+
     pub fn name(self) -> &'static str {
-        match self {
-            Sample::PhotoJpeg => "photo-jpeg",
-            Sample::CmykJpeg => "cmyk-jpeg",
-            Sample::GreyJpeg => "grey-jpeg",
-        }
+        Sample::NAMES[self as usize]
     }
 
     pub fn parse(s: &str) -> Option<Sample> {

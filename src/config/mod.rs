@@ -3,6 +3,8 @@
 //! never touches the network.
 
 #[cfg(test)]
+mod schema_tests;
+#[cfg(test)]
 mod tests;
 
 use std::collections::BTreeMap;
@@ -14,6 +16,7 @@ use crate::template::{Expander, STAND_IN_ACCOUNT, Vars};
 use crate::yaml;
 use crate::yaml::decode::{Decoder, TagSites, fields, string};
 use crate::yaml::diag::{Diagnostic, Diagnostics, Sink};
+use crate::yaml::shape::{Field, Ty};
 
 /// Lab files larger than this are refused unread: a lab is a page of YAML, and a huge
 /// input would only cost memory.
@@ -197,16 +200,50 @@ struct Decoded {
     region_pos: Pos,
 }
 
+/// The lab file's top level: its own keys, then each family's sections.
+pub fn top_level() -> Vec<Field> {
+    let mut top = vec![
+        Field::req(
+            "lab",
+            Ty::Str,
+            "The lab's name: lower case, at most 20 characters; every resource carries it.",
+        ),
+        Field::req(
+            "region",
+            Ty::OneOf(REGIONS),
+            "The AWS region it is built in.",
+        ),
+        Field::opt(
+            "tags",
+            Ty::Pairs,
+            "Tags for every resource of the lab (labctl adds its own, labctl:*).",
+        ),
+        crate::check::SECTION,
+    ];
+    top.extend(kind::sections());
+    top
+}
+
+/// The lab file's JSON Schema, for editors (`labctl schema`).
+pub fn schema() -> serde_json::Value {
+    yaml::schema::schema(&top_level())
+}
+
+/// The schema as the repository ships it (lab.schema.json).
+pub fn schema_text() -> String {
+    let mut text = serde_json::to_string_pretty(&schema()).unwrap_or_default();
+    text.push('\n');
+    text
+}
+
 /// The file's own keys, then each family's sections.
 fn decode(root: &yaml::Node, file: &str, d: &mut Decoder) -> Option<Decoded> {
-    let mut top: Vec<&str> = vec!["lab", "region", "tags", "checks"];
-    top.extend(kind::sections());
-    let f = fields(root, "the lab file", &top, &mut d.sink)?;
-    let name_node = f.required("lab", "the lab file", &mut d.sink);
+    let f = fields(root, "the lab file", &top_level(), &mut d.sink)?;
+    let name_node = f.get("lab");
     let name = name_node
         .and_then(|n| string(n, "`lab`", &mut d.sink))
         .unwrap_or_default();
-    let region_node = f.required("region", "the lab file", &mut d.sink);
+    let region_node = f.get("region");
     let region = region_node
         .and_then(|n| string(n, "`region`", &mut d.sink))
         .unwrap_or_default();

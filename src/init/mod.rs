@@ -21,24 +21,33 @@ const BACKUP: &str = include_str!("../../lambdas/backup/app.py");
 const COMPRESS: &str = include_str!("../../lambdas/compress/app.py");
 const QUERY: &str = include_str!("../../queries/largest-backups.sql");
 
-/// The files of a template, by path relative to the folder.
-pub fn files(t: Template) -> Vec<(&'static str, &'static str)> {
-    let course = |lab| {
-        vec![
-            ("lab.yaml", lab),
+/// The files of a template, by path relative to the folder: the lab file names the
+/// schema beside it, so an editor checks it from the first keystroke.
+pub fn files(t: Template) -> Vec<(&'static str, String)> {
+    let mut out = match t {
+        Template::Course | Template::Academy => vec![
+            (
+                "lab.yaml",
+                if t == Template::Course {
+                    include_str!("../../lab.yaml")
+                } else {
+                    include_str!("../../lab.academy.yaml")
+                },
+            ),
             ("lambdas/backup/app.py", BACKUP),
             ("lambdas/compress/app.py", COMPRESS),
             ("queries/largest-backups.sql", QUERY),
-        ]
-    };
-    match t {
-        Template::Course => course(include_str!("../../lab.yaml")),
-        Template::Academy => course(include_str!("../../lab.academy.yaml")),
+        ],
         Template::Minimal => vec![
             ("lab.yaml", include_str!("minimal.yaml")),
             ("lambdas/backup/app.py", BACKUP),
         ],
     }
+    .into_iter()
+    .map(|(p, text)| (p, text.to_owned()))
+    .collect::<Vec<_>>();
+    out.push((crate::yaml::schema::FILE_NAME, crate::config::schema_text()));
+    out
 }
 
 /// The lab's name: the folder's, when it makes a valid one (two students' labs in one
@@ -89,9 +98,9 @@ pub fn write(t: Template, dir: &Path) -> Result<Vec<PathBuf>> {
                 .with_context(|| format!("creating {}", parent.display()))?;
         }
         let text = if rel == "lab.yaml" {
-            named(text, dir)
+            named(&text, dir)
         } else {
-            text.to_owned()
+            text
         };
         // create_new: a file that appeared since the check is still not overwritten.
         let mut f = std::fs::OpenOptions::new()
@@ -114,7 +123,7 @@ mod tests {
     fn every_template_names_the_code_it_ships() {
         for t in [Template::Course, Template::Academy, Template::Minimal] {
             let files = files(t);
-            let lab = files[0].1;
+            let lab = &files[0].1;
             for (path, _) in &files[1..] {
                 let dir = path.rsplit_once('/').map(|(d, _)| d).unwrap_or(path);
                 let named = if path.ends_with(".sql") { *path } else { dir };

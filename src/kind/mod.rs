@@ -30,11 +30,12 @@ use crate::plan::{Addr, Kind, Options, Owned, PlanError};
 use crate::template::{Expander, Vars};
 use crate::yaml::decode::{Decoder, Fields};
 use crate::yaml::diag::Sink;
+use crate::yaml::shape::Field;
 
 /// One resource family: its part of lab.yaml, of live state and of the plan.
 pub trait Resource {
     /// Its top-level keys in lab.yaml.
-    const SECTIONS: &'static [&'static str];
+    const SECTIONS: &'static [Field];
     /// (user, used): a resource of the first kind may point at one of the second, so
     /// the engine deletes the second only after the first was changed or deleted.
     const USES: &'static [(Kind, Kind)] = &[];
@@ -59,6 +60,9 @@ pub trait Resource {
     /// Read calls only. Names that hold `${account_id}` wait for `run.identity()`;
     /// everything else is read at once.
     fn read(run: &Run, lab: &Lab) -> impl Future<Output = anyhow::Result<Self::Live>> + Send;
+    /// Its part of `labctl export cloudformation` (placeholders filled in with
+    /// CloudFormation's stand-ins, `export::vars`).
+    fn export(_lab: &Lab, _vars: &Vars, _t: &mut crate::export::Template) {}
     /// Pure and synchronous: what to change, as actions of this family's steps.
     fn plan(cx: &Ctx<'_>, out: &mut Emit<'_, Self::Work>);
     /// Carries out one action.
@@ -122,7 +126,7 @@ macro_rules! kinds {
         }
 
         /// Every family's top-level keys, in registry order.
-        pub fn sections() -> Vec<&'static str> {
+        pub fn sections() -> Vec<Field> {
             let mut v = Vec::new();
             $(v.extend_from_slice(<$family as Resource>::SECTIONS);)*
             v
@@ -154,6 +158,13 @@ macro_rules! kinds {
 
         pub fn validate(lab: &Lab, vars: &Vars, s: &mut Sink) {
             $(<$family as Resource>::validate(lab, vars, s);)*
+        }
+
+        /// Every family's part of the CloudFormation template, in registry order (a
+        /// family may add to what one before it wrote: triggers to buckets).
+        pub fn export(lab: &Lab, t: &mut crate::export::Template) {
+            let vars = crate::export::vars(lab);
+            $(<$family as Resource>::export(lab, &vars, t);)*
         }
 
         pub fn summary(lab: &Lab) -> Vec<String> {

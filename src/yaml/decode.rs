@@ -6,6 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use super::diag::{Pos, Sink, did_you_mean};
+use super::shape::Field;
 use super::{Key, Node, Value};
 use crate::model::{Keys, Tags};
 
@@ -74,12 +75,9 @@ impl<'a> Fields<'a> {
     }
 }
 
-pub fn fields<'a>(
-    node: &'a Node,
-    what: &str,
-    allowed: &[&str],
-    s: &mut Sink,
-) -> Option<Fields<'a>> {
+/// Reads a mapping of `what` whose keys are `shape`'s: an unknown key or a missing
+/// required one is reported here, so the editor's schema and the decoder agree.
+pub fn fields<'a>(node: &'a Node, what: &str, shape: &[Field], s: &mut Sink) -> Option<Fields<'a>> {
     let Value::Map(entries) = &node.value else {
         s.err(
             node.pos,
@@ -91,22 +89,27 @@ pub fn fields<'a>(
         );
         return None;
     };
+    let allowed: Vec<&str> = shape.iter().map(|f| f.key).collect();
     let mut out = Vec::new();
     for (k, v) in entries {
         if allowed.contains(&k.name.as_str()) {
             out.push((k, v));
         } else {
-            let help = match did_you_mean(&k.name, allowed) {
+            let help = match did_you_mean(&k.name, &allowed) {
                 Some(m) => format!("did you mean `{m}`?"),
                 None => format!("allowed keys here: {}", allowed.join(", ")),
             };
             s.err(k.pos, format!("unknown key `{}` in {what}", k.name), help);
         }
     }
-    Some(Fields {
+    let f = Fields {
         entries: out,
         pos: node.pos,
-    })
+    };
+    for field in shape.iter().filter(|x| x.required) {
+        f.required(field.key, what, s);
+    }
+    Some(f)
 }
 
 /// A mapping from user-chosen names to values (buckets, functions, tags...).

@@ -8,6 +8,8 @@
 
 pub mod decode;
 pub mod diag;
+pub mod schema;
+pub mod shape;
 
 use std::collections::HashMap;
 

@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use crate::harness::{Proxy, labctl};
+use crate::harness::{Proxy, labctl, schema_errors};
 
 fn header(text: &str, key: &str) -> Option<String> {
     text.lines()
@@ -33,6 +33,7 @@ fn every_broken_lab_is_rejected_offline_with_its_line() {
 
     let proxy = Proxy::start(&[]);
     let mut failures = Vec::new();
+    let mut shaped = 0;
     for f in &files {
         let text = String::from_utf8_lossy(&std::fs::read(f).unwrap()).into_owned();
         let name = f.file_name().unwrap().to_string_lossy().into_owned();
@@ -54,6 +55,23 @@ fn every_broken_lab_is_rejected_offline_with_its_line() {
         let hit = err
             .lines()
             .find(|l| l.starts_with(&at) && l.contains(&expect) && l.contains(" — "));
+        // A wrong key or type is the editor's to flag too, from the shipped schema.
+        let shape = [
+            "unknown key",
+            "must be a string",
+            "must be true or false",
+            "must be a whole number",
+            "must be a list",
+            "must be a mapping",
+            " has no `",
+        ];
+        let is_shape = hit.is_some_and(|l| shape.iter().any(|m| l.contains(m)));
+        shaped += usize::from(is_shape);
+        if is_shape && schema_errors(&text).is_empty() {
+            failures.push(format!(
+                "{name}: a wrong key or type that lab.schema.json accepts"
+            ));
+        }
         if r.code() != 1 || hit.is_none() {
             failures.push(format!("{name}: exit {}, wanted an error at line {line} with `{expect}` and what to do:\n{err}", r.code()));
         }
@@ -65,6 +83,7 @@ fn every_broken_lab_is_rejected_offline_with_its_line() {
         files.len(),
         failures.join("\n")
     );
+    assert!(shaped >= 10, "only {shaped} wrong-key or wrong-type files");
     assert!(
         proxy.calls().is_empty(),
         "a broken lab file led to AWS calls: {:?}",

@@ -152,7 +152,43 @@ pub fn labctl(endpoint: &str, file: &Path, args: &[&str]) -> Run {
         .stdin(Stdio::null())
         .output()
         .unwrap();
+    schema_agrees(file, args, &out);
     Run { out }
+}
+
+/// Every lab file labctl accepted in a test must satisfy the shipped editor schema too,
+/// or an editor would flag a valid lab.
+fn schema_agrees(file: &Path, args: &[&str], out: &Output) {
+    let accepted = matches!(out.status.code(), Some(0 | 2))
+        && matches!(args.first(), Some(&("validate" | "plan" | "apply")));
+    let Ok(src) = std::fs::read_to_string(file) else {
+        return;
+    };
+    if !accepted {
+        return;
+    }
+    let errors = schema_errors(&src);
+    assert!(
+        errors.is_empty(),
+        "labctl accepted {} but lab.schema.json does not: {errors:?}\n{src}",
+        file.display()
+    );
+}
+
+/// What the shipped lab.schema.json finds wrong with a lab file, as an editor would.
+pub fn schema_errors(src: &str) -> Vec<String> {
+    static SCHEMA: std::sync::OnceLock<jsonschema::Validator> = std::sync::OnceLock::new();
+    let v = SCHEMA.get_or_init(|| {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("lab.schema.json");
+        let text = std::fs::read_to_string(path).unwrap();
+        jsonschema::validator_for(&serde_json::from_str(&text).unwrap()).unwrap()
+    });
+    let Ok(Some(root)) = labctl::yaml::parse(src) else {
+        return vec!["not a YAML mapping".into()];
+    };
+    v.iter_errors(&labctl::yaml::schema::to_json(&root))
+        .map(|e| format!("{e} at {}", e.instance_path()))
+        .collect()
 }
 
 /// labctl with other credentials (a user of an IAM-enforcing server).
@@ -173,6 +209,7 @@ pub fn labctl_env(endpoint: &str, file: &Path, args: &[&str], env: &[(&str, &str
     let mut c = command(endpoint, file, args);
     c.envs(env.iter().copied());
     let out = c.stdin(Stdio::null()).output().unwrap();
+    schema_agrees(file, args, &out);
     Run { out }
 }
 

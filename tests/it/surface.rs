@@ -90,6 +90,54 @@ fn init_writes_every_template_and_never_overwrites() {
 }
 
 #[test]
+fn the_shipped_schema_is_the_one_labctl_prints_and_init_writes_it_beside_the_lab() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let printed = labctl_in(Path::new("/nonexistent"), &["schema"])
+        .ok()
+        .stdout();
+    let shipped = std::fs::read_to_string(root.join("lab.schema.json")).unwrap();
+    assert!(
+        printed == shipped,
+        "lab.schema.json is not `labctl schema`: run `labctl schema > lab.schema.json`"
+    );
+    let s: serde_json::Value = serde_json::from_str(&printed).unwrap();
+    assert!(jsonschema::meta::is_valid(&s), "not a valid JSON Schema");
+    // An editor completes the keys under a function, with what each means.
+    let function = &s["properties"]["functions"]["additionalProperties"];
+    assert_eq!(function["required"], serde_json::json!(["code", "handler"]));
+    assert!(
+        function["properties"]["memory"]["description"]
+            .as_str()
+            .unwrap()
+            .contains("128"),
+        "{function:#}"
+    );
+    for lab in ["lab.yaml", "lab.academy.yaml"] {
+        let text = std::fs::read_to_string(root.join(lab)).unwrap();
+        assert!(
+            text.starts_with("# yaml-language-server: $schema=./lab.schema.json\n"),
+            "{lab} does not name its schema"
+        );
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("t-init-schema");
+    labctl_in(
+        tmp.path(),
+        &["init", "--template", "minimal", &dir.display().to_string()],
+    )
+    .ok();
+    assert_eq!(
+        std::fs::read_to_string(dir.join("lab.schema.json")).unwrap(),
+        shipped
+    );
+    assert!(
+        std::fs::read_to_string(dir.join("lab.yaml"))
+            .unwrap()
+            .starts_with("# yaml-language-server: $schema=./lab.schema.json\n")
+    );
+}
+
+#[test]
 fn completions_and_the_manual_page_cover_every_command() {
     let none = Path::new("/nonexistent");
     for (shell, mark) in [
@@ -180,4 +228,170 @@ fn quiet_apply_and_destroy_print_only_the_summary() {
     .ok()
     .stdout();
     assert_eq!(out.trim().lines().count(), 1, "{out}");
+}
+
+/// cfn-lint from the project's venv (requirements-dev.txt), run offline.
+fn cfn_lint(templates: &[std::path::PathBuf]) -> (i32, String) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let bin = std::env::var_os("LABCTL_CFN_LINT")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| root.join(".venv/bin/cfn-lint"));
+    let out = std::process::Command::new(&bin)
+        .args(["--format", "parseable"])
+        .args(templates)
+        .output()
+        .unwrap_or_else(|e| panic!("{}: {e} (scripts/test.sh installs it)", bin.display()));
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+/// The shipped lab with every kind of thing the export writes: a group admitting
+/// another, no egress, a created key, an instance profile, a crawler, KMS, lifecycle.
+fn kitchen_sink(root: &Path) -> String {
+    let r = root.display();
+    std::fs::read_to_string(root.join("lab.yaml"))
+        .unwrap()
+        .replace("code: lambdas/", &format!("code: {r}/lambdas/"))
+        .replace(": queries/", &format!(": {r}/queries/"))
+        .replace(
+            "        - { protocol: udp, ports: 60000-61000, cidr: 203.0.113.0/24 }   # mosh\n",
+            "        - { protocol: udp, ports: 60000-61000, cidr: 203.0.113.0/24 }\n        - { protocol: tcp, port: 443, group: web }\n      egress: []\n    web:\n      description: HTTPS\n      ingress:\n        - { protocol: tcp, port: 22, group: ssh }\n        - { protocol: icmp, cidr: 10.0.0.0/8 }\n",
+        )
+        .replace(
+            "    root_volume: { size: 8, type: gp3 }\n",
+            "    root_volume: { size: 16, type: gp3 }\n    key: { create: true }\n    instance_profile: { role: true }\n    user_data: |\n      #!/bin/sh\n      echo hi\n",
+        )
+        .replace(
+            "trust: [lambda.amazonaws.com]",
+            "trust: [lambda.amazonaws.com, ec2.amazonaws.com, glue.amazonaws.com]",
+        )
+        .replace(
+            "athena:\n",
+            "  crawlers:\n    finder: { database: lab_backups, location: { bucket: backup, prefix: manifest/ }, schedule: cron(0 6 * * ? *) }\nathena:\n",
+        )
+}
+
+#[test]
+fn every_exported_template_deploys_as_cfn_lint_sees_it() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let tmp = tempfile::tempdir().unwrap();
+    let sink = tmp.path().join("sink.yaml");
+    std::fs::write(&sink, kitchen_sink(root)).unwrap();
+    let min = tmp.path().join("t-export-min");
+    labctl_in(
+        tmp.path(),
+        &["init", "--template", "minimal", &min.display().to_string()],
+    )
+    .ok();
+    let mut templates = Vec::new();
+    for (i, lab) in [
+        root.join("lab.yaml"),
+        root.join("lab.academy.yaml"),
+        min.join("lab.yaml"),
+        sink.clone(),
+    ]
+    .iter()
+    .enumerate()
+    {
+        labctl(moto(), lab, &["validate"]).ok();
+        let out = tmp.path().join(format!("{i}.cfn.json"));
+        labctl(
+            moto(),
+            lab,
+            &["export", "cloudformation", "-o", &out.display().to_string()],
+        )
+        .ok();
+        templates.push(out);
+    }
+    let (code, report) = cfn_lint(&templates);
+    // cfn-lint's exit code is a bit set: 2 errors, 4 warnings, 8 informational.
+    assert_eq!(code & 3, 0, "cfn-lint found errors:\n{report}");
+
+    let t: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&templates[3]).unwrap()).unwrap();
+    let r = &t["Resources"];
+    // The bucket's notification is written after the permission S3 tests it against,
+    // whose source is the bucket's ARN written out: no cycle through the bucket.
+    assert_eq!(
+        r["BucketSource"]["DependsOn"],
+        serde_json::json!(["FunctionBackupPermissionSource"])
+    );
+    assert_eq!(
+        r["FunctionBackupPermissionSource"]["Properties"]["SourceArn"],
+        serde_json::json!({ "Fn::Sub": "arn:aws:s3:::photo-lab-source-${AWS::AccountId}" })
+    );
+    assert_eq!(
+        r["BucketSource"]["Properties"]["NotificationConfiguration"]["EventBridgeConfiguration"],
+        serde_json::json!({ "EventBridgeEnabled": true })
+    );
+    for kept in ["BucketSource", "BucketBackup", "LayerPillow"] {
+        assert_eq!(r[kept]["DeletionPolicy"], "Retain", "{kept}");
+        assert_eq!(r[kept]["UpdateReplacePolicy"], "Retain", "{kept}");
+    }
+    let tags = r["FunctionCompress"]["Properties"]["Tags"]
+        .as_array()
+        .unwrap();
+    for (k, v) in [("labctl:lab", "photo-lab"), ("course", "cloud-101")] {
+        assert!(
+            tags.contains(&serde_json::json!({ "Key": k, "Value": v })),
+            "{tags:?}"
+        );
+    }
+    assert_eq!(
+        r["SecurityGroupWebIngress0"]["Properties"]["SourceSecurityGroupId"],
+        serde_json::json!({ "Fn::GetAtt": ["SecurityGroupSsh", "GroupId"] })
+    );
+    let params = t["Parameters"].as_object().unwrap();
+    assert!(
+        params.contains_key("ArtifactBucket") && params.contains_key("VpcId"),
+        "{params:?}"
+    );
+
+    // The zips the template names, at its keys: the function's as apply zips it.
+    let dir = tmp.path().join("artifacts");
+    labctl(
+        moto(),
+        &min.join("lab.yaml"),
+        &[
+            "export",
+            "cloudformation",
+            "-o",
+            &tmp.path().join("m.json").display().to_string(),
+            "--artifacts",
+            &dir.display().to_string(),
+        ],
+    )
+    .ok();
+    let m: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(tmp.path().join("m.json")).unwrap()).unwrap();
+    let key = m["Resources"]["FunctionBackup"]["Properties"]["Code"]["S3Key"]
+        .as_str()
+        .unwrap();
+    let zip = std::fs::read(dir.join(key)).unwrap();
+    assert_eq!(
+        zip,
+        labctl::package::zip_dir(&min.join("lambdas/backup")).unwrap()
+    );
+}
+
+#[test]
+fn a_broken_lab_is_not_exported() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lab = tmp.path().join("lab.yaml");
+    std::fs::write(
+        &lab,
+        "lab: t-export-bad\nregion: us-east-1\nbuckets: { a: { nme: x } }\n",
+    )
+    .unwrap();
+    let out = tmp.path().join("t.json");
+    let r = labctl(
+        moto(),
+        &lab,
+        &["export", "cloudformation", "-o", &out.display().to_string()],
+    )
+    .code_is(1);
+    assert!(r.stderr().contains("lab.yaml:3:"), "{}", r.stderr());
+    assert!(!out.exists());
 }

@@ -8,6 +8,50 @@ use crate::kind::catalog::decode_location;
 use crate::yaml::Node;
 use crate::yaml::decode::{Decoder, Fields, boolean, fields, integer, named, string};
 use crate::yaml::diag::Sink;
+use crate::yaml::shape::{Field, TAGS, Ty};
+
+pub(super) const SECTIONS: &[Field] = &[Field::opt(
+    "athena",
+    Ty::Obj(ATHENA),
+    "Athena workgroups, with a per-query scan limit and saved queries.",
+)];
+
+const ATHENA: &[Field] = &[Field::opt(
+    "workgroups",
+    Ty::Named(&Ty::Obj(WORKGROUP)),
+    "Workgroups; each one's name in AWS is `<lab>-<name>`.",
+)];
+
+const WORKGROUP: &[Field] = &[
+    Field::req(
+        "results",
+        Ty::Obj(crate::kind::catalog::LOCATION),
+        "Where query results are written: a bucket of this lab and a prefix.",
+    ),
+    Field::opt(
+        "bytes_scanned_limit_mb",
+        Ty::Int,
+        "Cancel a query that would scan more (MB, at least 10; default 100).",
+    ),
+    Field::opt(
+        "enforce",
+        Ty::Bool,
+        "Queries cannot override the workgroup's settings (default true).",
+    ),
+    Field::opt("description", Ty::Str, "What it is for."),
+    Field::opt(
+        "queries",
+        Ty::Named(&Ty::ScalarOr(&Ty::Obj(QUERY))),
+        "Saved queries: `NAME: file.sql`, or `NAME: { file, database, description }`.",
+    ),
+    TAGS,
+];
+
+const QUERY: &[Field] = &[
+    Field::req("file", Ty::Str, "The .sql file, relative to the lab file."),
+    Field::opt("database", Ty::Str, "The Glue database it runs in."),
+    Field::opt("description", Ty::Str, "What it asks."),
+];
 
 /// Athena takes a query of at most 262,144 bytes.
 pub const MAX_SQL: usize = 262_144;
@@ -18,7 +62,7 @@ pub(super) fn athena(top: &Fields<'_>, d: &mut Decoder) -> Athena {
         return out;
     };
     let base = d.base_dir.clone();
-    let Some(f) = fields(n, "`athena`", &["workgroups"], &mut d.sink) else {
+    let Some(f) = fields(n, "`athena`", ATHENA, &mut d.sink) else {
         return out;
     };
     let Some(wgs) = f.get("workgroups") else {
@@ -27,24 +71,10 @@ pub(super) fn athena(top: &Fields<'_>, d: &mut Decoder) -> Athena {
     for (k, v) in named(wgs, "`athena.workgroups`", &mut d.sink) {
         let what = format!("athena workgroup {}", k.name);
         let (s, sites) = (&mut d.sink, &mut d.tag_sites);
-        let Some(wf) = fields(
-            v,
-            &format!("workgroup `{}`", k.name),
-            &[
-                "results",
-                "bytes_scanned_limit_mb",
-                "enforce",
-                "description",
-                "queries",
-                "tags",
-            ],
-            s,
-        ) else {
+        let Some(wf) = fields(v, &format!("workgroup `{}`", k.name), WORKGROUP, s) else {
             continue;
         };
-        let results = wf
-            .required("results", &what, s)
-            .and_then(|n| decode_location(n, s));
+        let results = wf.get("results").and_then(|n| decode_location(n, s));
         let limit_mb = match wf.get("bytes_scanned_limit_mb") {
             None => 100,
             Some(n) => match integer(n, "`bytes_scanned_limit_mb`", s) {
@@ -101,17 +131,10 @@ fn queries(n: &Node, base: &std::path::Path, s: &mut Sink) -> BTreeMap<String, N
     for (k, v) in named(n, "`queries`", s) {
         let (file, database, description) = match &v.value {
             crate::yaml::Value::Map(_) => {
-                let Some(qf) = fields(
-                    v,
-                    &format!("query `{}`", k.name),
-                    &["file", "database", "description"],
-                    s,
-                ) else {
+                let Some(qf) = fields(v, &format!("query `{}`", k.name), QUERY, s) else {
                     continue;
                 };
-                let file = qf
-                    .required("file", &format!("query `{}`", k.name), s)
-                    .and_then(|n| string(n, "`file`", s));
+                let file = qf.get("file").and_then(|n| string(n, "`file`", s));
                 let database = qf.get("database").and_then(|n| string(n, "`database`", s));
                 let description = qf
                     .get("description")

@@ -4,6 +4,7 @@
 //! the lab's through it.
 
 mod aws;
+mod cfn;
 mod decode;
 mod plan;
 pub mod query;
@@ -24,6 +25,7 @@ use crate::plan::tags::TagDiff;
 use crate::template::{Expander, Vars};
 use crate::yaml::decode::{Decoder, Fields};
 use crate::yaml::diag::Sink;
+use crate::yaml::shape::Field;
 
 pub const WORKGROUP: Kind = Kind("athena workgroup");
 pub const NAMED_QUERY: Kind = Kind("athena named query");
@@ -34,7 +36,7 @@ pub const MIN_LIMIT_MB: i64 = 10;
 pub struct Family;
 
 impl Resource for Family {
-    const SECTIONS: &'static [&'static str] = &["athena"];
+    const SECTIONS: &'static [Field] = decode::SECTIONS;
     const USES: &'static [(Kind, Kind)] = &[(NAMED_QUERY, WORKGROUP)];
     type Spec = Athena;
     type Live = Live;
@@ -68,6 +70,10 @@ impl Resource for Family {
 
     async fn read(run: &Run, lab: &Lab) -> anyhow::Result<Live> {
         aws::read(run, lab).await
+    }
+
+    fn export(lab: &Lab, vars: &Vars, t: &mut crate::export::Template) {
+        cfn::export(lab, vars, t);
     }
 
     fn plan(cx: &Ctx<'_>, out: &mut Emit<'_, Work>) {

@@ -7,6 +7,105 @@ use crate::model::Pos;
 use crate::yaml::Node;
 use crate::yaml::decode::{Decoder, Fields, boolean, fields, int32, named, seq, string};
 use crate::yaml::diag::Sink;
+use crate::yaml::shape::{Field, TAGS, Ty};
+
+/// The family's top-level key.
+pub(super) const SECTIONS: &[Field] = &[Field::opt(
+    "buckets",
+    Ty::Named(&Ty::Obj(BUCKET)),
+    "S3 buckets, by the name the rest of the lab calls them (`${buckets.NAME.name}`).",
+)];
+
+const BUCKET: &[Field] = &[
+    Field::req(
+        "name",
+        Ty::Str,
+        "The bucket's name in AWS: globally unique, so usually with `${account_id}` or `${lab}`.",
+    ),
+    Field::opt(
+        "versioning",
+        Ty::Bool,
+        "Keep every version of every object (default false).",
+    ),
+    Field::opt(
+        "block_public_access",
+        Ty::Bool,
+        "S3 Block Public Access (default true); false needs `allow_public: true`.",
+    ),
+    Field::opt(
+        "allow_public",
+        Ty::Bool,
+        "The explicit opt-in to a public bucket.",
+    ),
+    Field::opt(
+        "encryption",
+        Ty::OneOf(&["AES256", "aws:kms"]),
+        "Default encryption: `AES256` (SSE-S3, the default) or `aws:kms`.",
+    ),
+    Field::opt(
+        "kms_key",
+        Ty::Str,
+        "The KMS key for `encryption: aws:kms` (default: aws/s3).",
+    ),
+    Field::opt(
+        "lifecycle",
+        Ty::List(&Ty::Obj(RULE)),
+        "Lifecycle rules: transitions and expirations.",
+    ),
+    TAGS,
+];
+
+const RULE: &[Field] = &[
+    Field::req("id", Ty::Str, "The rule's id, unique in the bucket."),
+    Field::opt(
+        "enabled",
+        Ty::Bool,
+        "Whether S3 applies the rule (default true).",
+    ),
+    Field::opt(
+        "prefix",
+        Ty::Str,
+        "Only keys starting with this (default: every key).",
+    ),
+    Field::opt(
+        "transitions",
+        Ty::List(&Ty::Obj(TRANSITION)),
+        "Moves to cheaper storage classes.",
+    ),
+    Field::opt(
+        "expiration_days",
+        Ty::Int,
+        "Deletes current objects this many days after creation.",
+    ),
+    Field::opt(
+        "noncurrent_transitions",
+        Ty::List(&Ty::Obj(TRANSITION)),
+        "Moves older versions (versioned buckets).",
+    ),
+    Field::opt(
+        "noncurrent_expiration_days",
+        Ty::Int,
+        "Deletes older versions this many days after they stopped being current.",
+    ),
+    Field::opt(
+        "abort_incomplete_multipart_days",
+        Ty::Int,
+        "Aborts unfinished multipart uploads after this many days.",
+    ),
+];
+
+const TRANSITION: &[Field] = &[
+    Field::req(
+        "days",
+        Ty::Int,
+        "Days after creation (or after becoming noncurrent).",
+    ),
+    Field::req(
+        "storage_class",
+        Ty::OneOf(super::validate::STORAGE_CLASSES),
+        "The storage class to move to.",
+    ),
+];
 
 pub(super) fn buckets(top: &Fields<'_>, d: &mut Decoder) -> BTreeMap<String, Bucket> {
     let mut out = BTreeMap::new();
@@ -23,22 +122,8 @@ pub(super) fn buckets(top: &Fields<'_>, d: &mut Decoder) -> BTreeMap<String, Buc
 fn bucket(name: &str, at: Pos, node: &Node, d: &mut Decoder) -> Option<Bucket> {
     let s = &mut d.sink;
     let what = format!("bucket `{name}`");
-    let f = fields(
-        node,
-        &what,
-        &[
-            "name",
-            "versioning",
-            "block_public_access",
-            "allow_public",
-            "encryption",
-            "kms_key",
-            "lifecycle",
-            "tags",
-        ],
-        s,
-    )?;
-    let name_node = f.required("name", &what, s);
+    let f = fields(node, &what, BUCKET, s)?;
+    let name_node = f.get("name");
     let bucket_name = name_node
         .and_then(|n| string(n, "a bucket `name`", s))
         .unwrap_or_default();
@@ -109,23 +194,9 @@ fn bucket(name: &str, at: Pos, node: &Node, d: &mut Decoder) -> Option<Bucket> {
 }
 
 fn lifecycle_rule(node: &Node, s: &mut Sink) -> Option<LifecycleRule> {
-    let f = fields(
-        node,
-        "a lifecycle rule",
-        &[
-            "id",
-            "enabled",
-            "prefix",
-            "transitions",
-            "expiration_days",
-            "noncurrent_transitions",
-            "noncurrent_expiration_days",
-            "abort_incomplete_multipart_days",
-        ],
-        s,
-    )?;
+    let f = fields(node, "a lifecycle rule", RULE, s)?;
     let id = f
-        .required("id", "a lifecycle rule", s)
+        .get("id")
         .and_then(|n| string(n, "a rule `id`", s))
         .unwrap_or_default();
     let transitions = |key: &str, s: &mut Sink| -> Vec<Transition> {
@@ -135,15 +206,13 @@ fn lifecycle_rule(node: &Node, s: &mut Sink) -> Option<LifecycleRule> {
         seq(n, &format!("`{key}`"), s)
             .iter()
             .filter_map(|t| {
-                let tf = fields(t, "a transition", &["days", "storage_class"], s)?;
-                let days = tf
-                    .required("days", "a transition", s)
-                    .and_then(|n| int32(n, "`days`", s));
-                let class = tf
-                    .required("storage_class", "a transition", s)
-                    .and_then(|n| string(n, "`storage_class`", s));
+                let tf = fields(t, "a transition", TRANSITION, s)?;
+                let days = tf.get("days").and_then(|n| int32(n, "`days`", s));
+                let class_node = tf.get("storage_class");
+                let class = class_node.and_then(|n| string(n, "`storage_class`", s));
                 Some(Transition {
                     pos: t.pos,
+                    class_pos: class_node.map(|n| n.pos).unwrap_or(t.pos),
                     days: days?.0,
                     storage_class: class?,
                 })

@@ -4,6 +4,7 @@
 //! here (it is one of the bucket's settings) and planned by the trigger family.
 
 mod aws;
+pub(crate) mod cfn;
 mod decode;
 mod plan;
 #[cfg(test)]
@@ -21,6 +22,7 @@ use crate::plan::Kind;
 use crate::template::{Expander, Vars};
 use crate::yaml::decode::{Decoder, Fields};
 use crate::yaml::diag::Sink;
+use crate::yaml::shape::Field;
 
 pub const BUCKET: Kind = Kind("s3 bucket");
 /// A bucket's notification configuration: S3 holds it as one document, which the
@@ -30,7 +32,7 @@ pub const NOTIFICATION: Kind = Kind("s3 notification");
 pub struct Family;
 
 impl Resource for Family {
-    const SECTIONS: &'static [&'static str] = &["buckets"];
+    const SECTIONS: &'static [Field] = decode::SECTIONS;
     type Spec = BTreeMap<String, Bucket>;
     type Live = BTreeMap<String, BucketPresence>;
     type Work = Work;
@@ -67,6 +69,10 @@ impl Resource for Family {
         let account = run.identity().await?.account_id.clone();
         let names: Vec<String> = lab.vars(&account).buckets.into_values().collect();
         Ok(aws::read_all(run, &names).await?)
+    }
+
+    fn export(lab: &Lab, vars: &Vars, t: &mut crate::export::Template) {
+        cfn::export(lab, vars, t);
     }
 
     fn plan(cx: &Ctx<'_>, out: &mut Emit<'_, Work>) {
@@ -128,6 +134,8 @@ pub struct LifecycleRule {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Transition {
     pub pos: Pos,
+    /// Where `storage_class` was written.
+    pub class_pos: Pos,
     pub days: i32,
     pub storage_class: String,
 }

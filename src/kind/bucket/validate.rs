@@ -8,7 +8,7 @@ use crate::kind::Lab;
 use crate::template::Vars;
 use crate::yaml::diag::Sink;
 
-const STORAGE_CLASSES: &[&str] = &[
+pub(super) const STORAGE_CLASSES: &[&str] = &[
     "STANDARD_IA",
     "INTELLIGENT_TIERING",
     "ONEZONE_IA",
@@ -136,7 +136,7 @@ fn lifecycle(b: &Bucket, s: &mut Sink) {
                         _ => format!("use one of {}", STORAGE_CLASSES.join(", ")),
                     };
                     s.err(
-                        t.pos,
+                        t.class_pos,
                         format!("unknown storage class `{}`", t.storage_class),
                         hint,
                     );

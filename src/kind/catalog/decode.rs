@@ -4,18 +4,110 @@ use super::{Catalog, Column, Crawler, Database, Format, Location, Table};
 use crate::yaml::Node;
 use crate::yaml::decode::{Decoder, Fields, boolean, fields, named, seq, string};
 use crate::yaml::diag::Sink;
+use crate::yaml::shape::{Field, TAGS, Ty};
+
+pub(super) const SECTIONS: &[Field] = &[Field::opt(
+    "catalog",
+    Ty::Obj(CATALOG),
+    "The Glue Data Catalog: databases, tables over the lab's buckets, crawlers.",
+)];
+
+const CATALOG: &[Field] = &[
+    Field::opt(
+        "databases",
+        Ty::Named(&Ty::OrNull(&Ty::Obj(DATABASE))),
+        "Glue databases; `name:` alone is one with nothing more to say.",
+    ),
+    Field::opt(
+        "tables",
+        Ty::Named(&Ty::Obj(TABLE)),
+        "Tables Athena can query.",
+    ),
+    Field::opt(
+        "crawlers",
+        Ty::Named(&Ty::Obj(CRAWLER)),
+        "Crawlers that find tables under a location.",
+    ),
+];
+
+const DATABASE: &[Field] = &[
+    Field::opt(
+        "name",
+        Ty::Str,
+        "Its name in Glue (default: its name here).",
+    ),
+    Field::opt("description", Ty::Str, "What it holds."),
+    TAGS,
+];
+
+/// `{ bucket: NAME, prefix: folder/ }`, shared with Athena's results.
+pub(crate) const LOCATION: &[Field] = &[
+    Field::req("bucket", Ty::Str, "A bucket of this lab."),
+    Field::opt("prefix", Ty::Str, "The folder in it, ending in `/`."),
+];
+
+const CRAWLER: &[Field] = &[
+    Field::req(
+        "database",
+        Ty::Str,
+        "The database of this lab it writes tables to.",
+    ),
+    Field::req("location", Ty::Obj(LOCATION), "Where it looks."),
+    Field::opt(
+        "schedule",
+        Ty::Str,
+        "A cron expression, `cron(0 6 * * ? *)` (default: on demand).",
+    ),
+    TAGS,
+];
+
+const TABLE: &[Field] = &[
+    Field::req(
+        "database",
+        Ty::Str,
+        "The database of this lab it belongs to.",
+    ),
+    Field::req("location", Ty::Obj(LOCATION), "Where its files are."),
+    Field::opt(
+        "format",
+        Ty::OneOf(&["json", "csv", "parquet"]),
+        "`json` (one object per line, the default), `csv` or `parquet`.",
+    ),
+    Field::opt(
+        "header",
+        Ty::Bool,
+        "csv: the first line names the columns (default true).",
+    ),
+    Field::opt("delimiter", Ty::Str, "csv: the separator (default `,`)."),
+    Field::opt(
+        "columns",
+        Ty::List(&Ty::Obj(COLUMN)),
+        "Its columns, in order.",
+    ),
+    Field::opt(
+        "partitions",
+        Ty::List(&Ty::Obj(COLUMN)),
+        "Partition columns (folders `key=value/`).",
+    ),
+    Field::opt("description", Ty::Str, "What it holds."),
+];
+
+const COLUMN: &[Field] = &[
+    Field::req("name", Ty::Str, "The column's name, lower case."),
+    Field::req(
+        "type",
+        Ty::Str,
+        "An Athena type: `string`, `bigint`, `timestamp`, `array<string>`...",
+    ),
+    Field::opt("comment", Ty::Str, "What it holds."),
+];
 
 pub(super) fn catalog(top: &Fields<'_>, d: &mut Decoder) -> Catalog {
     let mut out = Catalog::default();
     let Some(n) = top.get("catalog") else {
         return out;
     };
-    let Some(f) = fields(
-        n,
-        "`catalog`",
-        &["databases", "tables", "crawlers"],
-        &mut d.sink,
-    ) else {
+    let Some(f) = fields(n, "`catalog`", CATALOG, &mut d.sink) else {
         return out;
     };
     if let Some(n) = f.get("databases") {
@@ -36,12 +128,7 @@ pub(super) fn catalog(top: &Fields<'_>, d: &mut Decoder) -> Catalog {
                 );
                 continue;
             }
-            let Some(df) = fields(
-                v,
-                &format!("database `{}`", k.name),
-                &["name", "description", "tags"],
-                s,
-            ) else {
+            let Some(df) = fields(v, &format!("database `{}`", k.name), DATABASE, s) else {
                 continue;
             };
             let name = df
@@ -80,20 +167,11 @@ pub(super) fn catalog(top: &Fields<'_>, d: &mut Decoder) -> Catalog {
         for (k, v) in named(n, "`catalog.crawlers`", &mut d.sink) {
             let what = format!("glue crawler {}", k.name);
             let (s, sites) = (&mut d.sink, &mut d.tag_sites);
-            let Some(cf) = fields(
-                v,
-                &format!("crawler `{}`", k.name),
-                &["database", "location", "schedule", "tags"],
-                s,
-            ) else {
+            let Some(cf) = fields(v, &format!("crawler `{}`", k.name), CRAWLER, s) else {
                 continue;
             };
-            let database = cf
-                .required("database", &what, s)
-                .and_then(|n| string(n, "`database`", s));
-            let location = cf
-                .required("location", &what, s)
-                .and_then(|n| location(n, s));
+            let database = cf.get("database").and_then(|n| string(n, "`database`", s));
+            let location = cf.get("location").and_then(|n| location(n, s));
             let schedule = cf.get("schedule").and_then(|n| string(n, "`schedule`", s));
             let tags = cf
                 .get("tags")
@@ -119,10 +197,8 @@ pub(super) fn catalog(top: &Fields<'_>, d: &mut Decoder) -> Catalog {
 
 /// `{ bucket: NAME, prefix: folder/ }`
 pub(crate) fn location(n: &Node, s: &mut Sink) -> Option<Location> {
-    let f = fields(n, "a location", &["bucket", "prefix"], s)?;
-    let bucket = f
-        .required("bucket", "a location", s)
-        .and_then(|n| string(n, "`bucket`", s))?;
+    let f = fields(n, "a location", LOCATION, s)?;
+    let bucket = f.get("bucket").and_then(|n| string(n, "`bucket`", s))?;
     let prefix = f
         .get("prefix")
         .and_then(|n| string(n, "`prefix`", s))
@@ -136,27 +212,9 @@ pub(crate) fn location(n: &Node, s: &mut Sink) -> Option<Location> {
 
 fn table(name: &str, pos: crate::model::Pos, n: &Node, s: &mut Sink) -> Option<Table> {
     let what = format!("table `{name}`");
-    let f = fields(
-        n,
-        &what,
-        &[
-            "database",
-            "location",
-            "format",
-            "header",
-            "delimiter",
-            "columns",
-            "partitions",
-            "description",
-        ],
-        s,
-    )?;
-    let database = f
-        .required("database", &what, s)
-        .and_then(|n| string(n, "`database`", s));
-    let location = f
-        .required("location", &what, s)
-        .and_then(|n| location(n, s));
+    let f = fields(n, &what, TABLE, s)?;
+    let database = f.get("database").and_then(|n| string(n, "`database`", s));
+    let location = f.get("location").and_then(|n| location(n, s));
     let header = f.get("header").and_then(|n| boolean(n, "`header`", s));
     let delimiter = f.get("delimiter").and_then(|n| string(n, "`delimiter`", s));
     let format = match f.get("format").map(|n| (string(n, "`format`", s), n.pos)) {
@@ -225,13 +283,9 @@ fn columns(n: &Node, what: &str, s: &mut Sink) -> Vec<Column> {
     seq(n, what, s)
         .iter()
         .filter_map(|c| {
-            let f = fields(c, "a column", &["name", "type", "comment"], s)?;
-            let name = f
-                .required("name", "a column", s)
-                .and_then(|n| string(n, "`name`", s));
-            let type_ = f
-                .required("type", "a column", s)
-                .and_then(|n| string(n, "`type`", s));
+            let f = fields(c, "a column", COLUMN, s)?;
+            let name = f.get("name").and_then(|n| string(n, "`name`", s));
+            let type_ = f.get("type").and_then(|n| string(n, "`type`", s));
             let comment = f
                 .get("comment")
                 .and_then(|n| string(n, "`comment`", s))

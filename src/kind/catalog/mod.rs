@@ -4,6 +4,7 @@
 //! in databases that carry the lab's tag.
 
 mod aws;
+pub(crate) mod cfn;
 mod decode;
 mod plan;
 #[cfg(test)]
@@ -24,8 +25,9 @@ use crate::plan::tags::TagDiff;
 use crate::template::{Expander, Vars};
 use crate::yaml::decode::{Decoder, Fields};
 use crate::yaml::diag::Sink;
+use crate::yaml::shape::Field;
 
-pub(crate) use decode::location as decode_location;
+pub(crate) use decode::{LOCATION, location as decode_location};
 pub(crate) use validate::{location as check_location, overlap};
 
 pub const DATABASE: Kind = Kind("glue database");
@@ -35,7 +37,7 @@ pub const CRAWLER: Kind = Kind("glue crawler");
 pub struct Family;
 
 impl Resource for Family {
-    const SECTIONS: &'static [&'static str] = &["catalog"];
+    const SECTIONS: &'static [Field] = decode::SECTIONS;
     // A table lives in its database; a crawler writes into a database as a role.
     const USES: &'static [(Kind, Kind)] =
         &[(TABLE, DATABASE), (CRAWLER, DATABASE), (CRAWLER, ROLE)];
@@ -77,6 +79,10 @@ impl Resource for Family {
 
     async fn read(run: &Run, lab: &Lab) -> anyhow::Result<Live> {
         aws::read(run, lab).await
+    }
+
+    fn export(lab: &Lab, vars: &Vars, t: &mut crate::export::Template) {
+        cfn::export(lab, vars, t);
     }
 
     fn plan(cx: &Ctx<'_>, out: &mut Emit<'_, Work>) {

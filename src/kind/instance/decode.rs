@@ -7,6 +7,7 @@ use crate::model::Pos;
 use crate::yaml::Node;
 use crate::yaml::decode::{Decoder, Fields, boolean, fields, int32, named, string, strings};
 use crate::yaml::diag::Sink;
+use crate::yaml::shape::{Field, TAGS, Ty};
 
 pub(super) fn instances(top: &Fields<'_>, d: &mut Decoder) -> BTreeMap<String, Instance> {
     let mut out = BTreeMap::new();
@@ -20,28 +21,114 @@ pub(super) fn instances(top: &Fields<'_>, d: &mut Decoder) -> BTreeMap<String, I
     out
 }
 
-const KEYS: &[&str] = &[
-    "ami",
-    "ami_updates",
-    "type",
-    "subnet",
-    "security_groups",
-    "key",
-    "instance_profile",
-    "user_data",
-    "root_volume",
-    "public_ip",
-    "ssh_user",
-    "tags",
+pub(super) const SECTIONS: &[Field] = &[Field::opt(
+    "instances",
+    Ty::Named(&Ty::Obj(INSTANCE)),
+    "EC2 instances, by the name `labctl ssh` and `outputs` use.",
+)];
+
+const INSTANCE: &[Field] = &[
+    Field::req(
+        "ami",
+        Ty::Str,
+        "An image alias (`al2023`, `ubuntu-24.04`, ...) or an AMI id (`ami-...`).",
+    ),
+    Field::opt(
+        "ami_updates",
+        Ty::OneOf(&["ignore", "replace"]),
+        "On a newer image: `ignore` (reported, the instance kept; the default) or `replace`.",
+    ),
+    Field::opt("type", Ty::Str, "The instance type (default t3.micro)."),
+    Field::opt(
+        "subnet",
+        Ty::Str,
+        "A subnet of this lab (default: the default VPC's).",
+    ),
+    Field::opt(
+        "security_groups",
+        Ty::Strings,
+        "Security groups of this lab.",
+    ),
+    Field::opt(
+        "key",
+        Ty::Obj(KEY),
+        "The SSH key: one of `import`, `existing` or `create` (default: yours from ~/.ssh, else created).",
+    ),
+    Field::opt(
+        "instance_profile",
+        Ty::Obj(PROFILE),
+        "An instance profile: `existing: NAME` or `role: true` (one for the lab's role).",
+    ),
+    Field::opt(
+        "user_data",
+        Ty::Str,
+        "A script run at first boot, or the file holding it.",
+    ),
+    Field::opt(
+        "root_volume",
+        Ty::Obj(ROOT),
+        "The root disk's size and type.",
+    ),
+    Field::opt(
+        "public_ip",
+        Ty::Bool,
+        "Give it a public address (default true).",
+    ),
+    Field::opt(
+        "ssh_user",
+        Ty::Str,
+        "The login `labctl ssh` uses (default: the image's).",
+    ),
+    TAGS,
+];
+
+const KEY: &[Field] = &[
+    Field::opt(
+        "import",
+        Ty::Str,
+        "A public key file to import, such as `~/.ssh/id_ed25519.pub`.",
+    ),
+    Field::opt(
+        "existing",
+        Ty::Str,
+        "A key pair already in EC2, such as `vockey`.",
+    ),
+    Field::opt(
+        "create",
+        Ty::Bool,
+        "`true`: EC2 makes a key, saved under .labctl/.",
+    ),
+];
+
+const PROFILE: &[Field] = &[
+    Field::opt(
+        "existing",
+        Ty::Str,
+        "An instance profile already in IAM, such as `LabInstanceProfile`.",
+    ),
+    Field::opt(
+        "role",
+        Ty::Bool,
+        "`true`: a profile for the lab's own role.",
+    ),
+];
+
+const ROOT: &[Field] = &[
+    Field::opt("size", Ty::Int, "GiB."),
+    Field::opt(
+        "type",
+        Ty::OneOf(super::validate::ROOT_TYPES),
+        "The EBS volume type (default gp3).",
+    ),
 ];
 
 fn instance(name: &str, at: Pos, node: &Node, d: &mut Decoder) -> Option<Instance> {
     let what = format!("instance `{name}`");
     let base = d.base_dir.clone();
     let (s, sites) = (&mut d.sink, &mut d.tag_sites);
-    let f = fields(node, &what, KEYS, s)?;
+    let f = fields(node, &what, INSTANCE, s)?;
     let ami = f
-        .required("ami", &what, s)
+        .get("ami")
         .and_then(|n| string(n, "`ami`", s))
         .map(|a| {
             if a.starts_with("ami-") {
@@ -97,7 +184,7 @@ fn instance(name: &str, at: Pos, node: &Node, d: &mut Decoder) -> Option<Instanc
         .get("root_volume")
         .map(|n| {
             let mut r = RootVolume::default();
-            if let Some(rf) = fields(n, "`root_volume`", &["size", "type"], s) {
+            if let Some(rf) = fields(n, "`root_volume`", ROOT, s) {
                 if let Some((v, _)) = rf.get("size").and_then(|n| int32(n, "`size`", s)) {
                     r.size = v;
                 }
@@ -136,7 +223,7 @@ fn instance(name: &str, at: Pos, node: &Node, d: &mut Decoder) -> Option<Instanc
 }
 
 fn key(node: &Node, base: &std::path::Path, s: &mut Sink) -> Option<KeySource> {
-    let f = fields(node, "`key`", &["import", "existing", "create"], s)?;
+    let f = fields(node, "`key`", KEY, s)?;
     let given: Vec<&str> = ["import", "existing", "create"]
         .into_iter()
         .filter(|k| f.get(k).is_some())
@@ -177,7 +264,7 @@ fn key(node: &Node, base: &std::path::Path, s: &mut Sink) -> Option<KeySource> {
 }
 
 fn profile(node: &Node, s: &mut Sink) -> Option<Profile> {
-    let f = fields(node, "`instance_profile`", &["existing", "role"], s)?;
+    let f = fields(node, "`instance_profile`", PROFILE, s)?;
     match (f.get("existing"), f.get("role")) {
         (Some(e), None) => string(e, "`existing`", s).map(Profile::Existing),
         (None, Some(r)) => match boolean(r, "`role`", s)? {

@@ -3,6 +3,7 @@
 //! (`labctl:lab`, and `labctl:instance` for its name in lab.yaml), never by name alone.
 
 mod aws;
+mod cfn;
 mod decode;
 pub mod image;
 pub mod keys;
@@ -24,6 +25,7 @@ use crate::plan::Kind;
 use crate::template::{Expander, Vars};
 use crate::yaml::decode::{Decoder, Fields};
 use crate::yaml::diag::Sink;
+use crate::yaml::shape::Field;
 
 pub use aws::{Reachable, reachable, running_in_region};
 pub use plan::ACADEMY_MAX_RUNNING;
@@ -41,7 +43,7 @@ pub const USER_DATA_TAG: &str = "labctl:user-data-sha256";
 pub struct Family;
 
 impl Resource for Family {
-    const SECTIONS: &'static [&'static str] = &["instances"];
+    const SECTIONS: &'static [Field] = decode::SECTIONS;
     // An instance sits in a subnet behind groups, with a key pair and a profile; a
     // profile holds the role.
     const USES: &'static [(Kind, Kind)] = &[
@@ -85,6 +87,10 @@ impl Resource for Family {
 
     async fn read(run: &Run, lab: &Lab) -> anyhow::Result<Live> {
         Ok(aws::read(run, lab).await?)
+    }
+
+    fn export(lab: &Lab, vars: &Vars, t: &mut crate::export::Template) {
+        cfn::export(lab, vars, t);
     }
 
     fn plan(cx: &super::Ctx<'_>, out: &mut super::Emit<'_, Work>) {

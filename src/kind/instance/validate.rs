@@ -10,7 +10,7 @@ use crate::yaml::diag::{Sink, did_you_mean};
 
 /// EC2 takes at most 16 KB of user data (before base64).
 pub const MAX_USER_DATA: usize = 16 * 1024;
-const ROOT_TYPES: &[&str] = &["gp3", "gp2", "io1", "io2", "standard"];
+pub(super) const ROOT_TYPES: &[&str] = &["gp3", "gp2", "io1", "io2", "standard"];
 
 pub(super) fn instances(lab: &Lab, s: &mut Sink) {
     for (name, i) in &lab.instances {

@@ -7,7 +7,111 @@ use super::{Arch, Function, Layer, LayerSource, Spec, Trigger, Via};
 use crate::model::Pos;
 use crate::yaml::decode::{Decoder, Fields, fields, int32, named, seq, string, strings};
 use crate::yaml::diag::Sink;
+use crate::yaml::shape::{Field, TAGS, Ty};
 use crate::yaml::{Node, Value};
+
+pub(super) const SECTIONS: &[Field] = &[
+    Field::opt(
+        "layers",
+        Ty::Named(&Ty::Obj(LAYER)),
+        "Lambda layers, built from pip requirements or uploaded from a zip.",
+    ),
+    Field::opt(
+        "functions",
+        Ty::Named(&Ty::Obj(FUNCTION)),
+        "Lambda functions; each one's name in AWS is `<lab>-<name>`.",
+    ),
+];
+
+const ARCHITECTURE: Ty = Ty::OneOf(&["x86_64", "arm64"]);
+
+const LAYER: &[Field] = &[
+    Field::opt(
+        "requirements",
+        Ty::Strings,
+        "pip requirements to build the layer from, pinned: `Pillow==11.1.0`.",
+    ),
+    Field::opt(
+        "zip",
+        Ty::Str,
+        "A layer zip to upload as it is, relative to the lab file.",
+    ),
+    Field::req(
+        "runtimes",
+        Ty::Strings,
+        "The runtimes it is built for, such as `python3.13`.",
+    ),
+    Field::opt(
+        "architecture",
+        ARCHITECTURE,
+        "`x86_64` (the default) or `arm64`.",
+    ),
+];
+
+const FUNCTION: &[Field] = &[
+    Field::req(
+        "code",
+        Ty::Str,
+        "The handler's folder or file, relative to the lab file.",
+    ),
+    Field::req(
+        "handler",
+        Ty::Str,
+        "`module.function`, such as `backup.handler`.",
+    ),
+    Field::opt(
+        "runtime",
+        Ty::OneOf(super::validate::RUNTIMES),
+        "The Lambda runtime (default python3.13).",
+    ),
+    Field::opt(
+        "architecture",
+        ARCHITECTURE,
+        "`x86_64` (the default) or `arm64`.",
+    ),
+    Field::opt("timeout", Ty::Int, "Seconds, 1-900 (default 3)."),
+    Field::opt("memory", Ty::Int, "MB, 128-10240 (default 128)."),
+    Field::opt(
+        "environment",
+        Ty::Pairs,
+        "Environment variables, `NAME: value`.",
+    ),
+    Field::opt(
+        "layers",
+        Ty::Strings,
+        "Layers of this lab (by their name here) or layer version ARNs.",
+    ),
+    Field::opt(
+        "triggers",
+        Ty::List(&Ty::Obj(TRIGGER)),
+        "S3 events that invoke it, directly or through EventBridge.",
+    ),
+    TAGS,
+];
+
+const TRIGGER: &[Field] = &[
+    Field::req(
+        "bucket",
+        Ty::Str,
+        "The bucket of this lab whose events invoke the function.",
+    ),
+    Field::opt(
+        "events",
+        Ty::Strings,
+        "S3 event types (default `s3:ObjectCreated:*`).",
+    ),
+    Field::opt("prefix", Ty::Str, "Only keys that start with this."),
+    Field::opt(
+        "suffix",
+        Ty::Strings,
+        "Only keys that end with this (or one of these).",
+    ),
+    Field::opt(
+        "via",
+        Ty::OneOf(&["s3", "eventbridge"]),
+        "`s3` (a bucket notification, the default) or `eventbridge` (a rule).",
+    ),
+];
 
 pub(super) fn spec(top: &Fields<'_>, d: &mut Decoder) -> Spec {
     let mut layers = BTreeMap::new();
@@ -48,12 +152,21 @@ fn arch(node: &Node, s: &mut Sink) -> Arch {
 
 fn layer(name: &str, at: Pos, node: &Node, base: &Path, s: &mut Sink) -> Option<Layer> {
     let what = format!("layer `{name}`");
-    let f = fields(
-        node,
-        &what,
-        &["requirements", "zip", "runtimes", "architecture"],
-        s,
-    )?;
+    let f = fields(node, &what, LAYER, s)?;
+    // Read before the source, so a layer missing one still reports its other keys.
+    let runtimes = f
+        .get("runtimes")
+        .map(|n| {
+            strings(n, "`runtimes`", s)
+                .into_iter()
+                .map(|(v, _)| v)
+                .collect()
+        })
+        .unwrap_or_default();
+    let architecture = f
+        .get("architecture")
+        .map(|n| arch(n, s))
+        .unwrap_or(Arch::X86_64);
     let source = match (f.get("requirements"), f.get("zip")) {
         (Some(r), None) => LayerSource::Requirements(
             strings(r, "`requirements`", s)
@@ -79,19 +192,6 @@ fn layer(name: &str, at: Pos, node: &Node, base: &Path, s: &mut Sink) -> Option<
             return None;
         }
     };
-    let runtimes = f
-        .required("runtimes", &what, s)
-        .map(|n| {
-            strings(n, "`runtimes`", s)
-                .into_iter()
-                .map(|(v, _)| v)
-                .collect()
-        })
-        .unwrap_or_default();
-    let architecture = f
-        .get("architecture")
-        .map(|n| arch(n, s))
-        .unwrap_or(Arch::X86_64);
     Some(Layer {
         pos: at,
         keys: f.keys(),
@@ -105,30 +205,14 @@ fn function(name: &str, at: Pos, node: &Node, d: &mut Decoder) -> Option<Functio
     let base = d.base_dir.clone();
     let s = &mut d.sink;
     let what = format!("function `{name}`");
-    let f = fields(
-        node,
-        &what,
-        &[
-            "code",
-            "handler",
-            "runtime",
-            "architecture",
-            "timeout",
-            "memory",
-            "environment",
-            "layers",
-            "triggers",
-            "tags",
-        ],
-        s,
-    )?;
+    let f = fields(node, &what, FUNCTION, s)?;
     let code = f
-        .required("code", &what, s)
+        .get("code")
         .and_then(|n| string(n, "`code`", s))
         .map(|c| base.join(c))
         .unwrap_or_default();
     let handler = f
-        .required("handler", &what, s)
+        .get("handler")
         .and_then(|n| string(n, "`handler`", s))
         .unwrap_or_default();
     let runtime = f
@@ -205,15 +289,8 @@ fn function(name: &str, at: Pos, node: &Node, d: &mut Decoder) -> Option<Functio
 }
 
 fn trigger(node: &Node, s: &mut Sink) -> Option<Trigger> {
-    let f = fields(
-        node,
-        "a trigger",
-        &["bucket", "events", "prefix", "suffix", "via"],
-        s,
-    )?;
-    let bucket = f
-        .required("bucket", "a trigger", s)
-        .and_then(|n| string(n, "`bucket`", s))?;
+    let f = fields(node, "a trigger", TRIGGER, s)?;
+    let bucket = f.get("bucket").and_then(|n| string(n, "`bucket`", s))?;
     let events = f
         .get("events")
         .map(|n| {

@@ -5,6 +5,7 @@
 
 pub mod artifacts;
 mod aws;
+pub(crate) mod cfn;
 mod decode;
 mod plan;
 #[cfg(test)]
@@ -26,6 +27,7 @@ use crate::plan::Kind;
 use crate::template::{Expander, Vars};
 use crate::yaml::decode::{Decoder, Fields};
 use crate::yaml::diag::Sink;
+use crate::yaml::shape::Field;
 
 pub use crate::package::{Arch, LayerSource};
 pub use validate::RUNTIMES;
@@ -37,7 +39,7 @@ pub const PERMISSIONS: Kind = Kind("lambda permissions");
 pub struct Family;
 
 impl Resource for Family {
-    const SECTIONS: &'static [&'static str] = &["layers", "functions"];
+    const SECTIONS: &'static [Field] = decode::SECTIONS;
     // A function runs as the role, loads the layers, and may write into the buckets.
     const USES: &'static [(Kind, Kind)] =
         &[(FUNCTION, ROLE), (FUNCTION, LAYER), (FUNCTION, BUCKET)];
@@ -113,6 +115,10 @@ impl Resource for Family {
             foreign_layers,
             artifacts,
         })
+    }
+
+    fn export(lab: &Lab, vars: &Vars, t: &mut crate::export::Template) {
+        cfn::export(lab, vars, t);
     }
 
     fn plan(cx: &Ctx<'_>, out: &mut Emit<'_, Work>) {

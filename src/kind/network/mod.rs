@@ -2,6 +2,7 @@
 //! family, read in one go (the VPC, its subnets and its groups).
 
 mod aws;
+pub(crate) mod cfn;
 mod decode;
 mod plan;
 #[cfg(test)]
@@ -19,6 +20,7 @@ use crate::plan::Kind;
 use crate::template::{Expander, Vars};
 use crate::yaml::decode::{Decoder, Fields};
 use crate::yaml::diag::Sink;
+use crate::yaml::shape::Field;
 
 pub use validate::DEFAULT_VPC_CIDR;
 
@@ -29,7 +31,7 @@ pub const GROUP_RULES: Kind = Kind("ec2 security group rules");
 pub struct Family;
 
 impl Resource for Family {
-    const SECTIONS: &'static [&'static str] = &["network"];
+    const SECTIONS: &'static [Field] = decode::SECTIONS;
     // A group's rules may name other groups.
     const USES: &'static [(Kind, Kind)] = &[(GROUP_RULES, GROUP)];
     type Spec = Option<Network>;
@@ -88,6 +90,10 @@ impl Resource for Family {
                 "the default VPC's subnets and groups",
             )?,
         })
+    }
+
+    fn export(lab: &Lab, vars: &Vars, t: &mut crate::export::Template) {
+        cfn::export(lab, vars, t);
     }
 
     fn plan(cx: &Ctx<'_>, out: &mut Emit<'_, Work>) {

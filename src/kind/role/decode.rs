@@ -5,23 +5,66 @@ use std::collections::BTreeMap;
 use super::{ManagedRole, Role, Statement};
 use crate::yaml::decode::{Decoder, fields, named, seq, string, strings};
 use crate::yaml::diag::Sink;
+use crate::yaml::shape::{Field, TAGS, Ty};
 use crate::yaml::{Node, Value};
+
+pub(super) const SECTIONS: &[Field] = &[Field::opt(
+    "role",
+    Ty::Obj(ROLE),
+    "The IAM role the lab's functions run as: one labctl creates, or `existing: LabRole`.",
+)];
+
+const ROLE: &[Field] = &[
+    Field::opt(
+        "existing",
+        Ty::Str,
+        "Use this role as it is (AWS Academy: `LabRole`); no other key then.",
+    ),
+    Field::opt("name", Ty::Str, "The role's name, when labctl creates it."),
+    Field::opt(
+        "trust",
+        Ty::Strings,
+        "Services that may assume it (default lambda.amazonaws.com).",
+    ),
+    Field::opt(
+        "managed_policies",
+        Ty::Strings,
+        "ARNs of managed policies to attach.",
+    ),
+    Field::opt(
+        "policies",
+        Ty::Named(&Ty::List(&Ty::Obj(STATEMENT))),
+        "Inline policies: a name, then its statements.",
+    ),
+    TAGS,
+];
+
+const STATEMENT: &[Field] = &[
+    Field::opt(
+        "effect",
+        Ty::OneOf(&["Allow", "Deny"]),
+        "`Allow` (the default) or `Deny`.",
+    ),
+    Field::req(
+        "actions",
+        Ty::Strings,
+        "IAM actions, such as `s3:GetObject`.",
+    ),
+    Field::req(
+        "resources",
+        Ty::Strings,
+        "ARNs, such as `${buckets.source.arn}/*`.",
+    ),
+    Field::opt(
+        "condition",
+        Ty::Any,
+        "An IAM condition block, passed on as written.",
+    ),
+];
 
 pub(super) fn role(node: &Node, d: &mut Decoder) -> Option<Role> {
     let s = &mut d.sink;
-    let f = fields(
-        node,
-        "`role`",
-        &[
-            "existing",
-            "name",
-            "trust",
-            "managed_policies",
-            "policies",
-            "tags",
-        ],
-        s,
-    )?;
+    let f = fields(node, "`role`", ROLE, s)?;
     if let Some(existing) = f.get("existing") {
         if let Some((k, _)) = f
             .entries
@@ -80,18 +123,23 @@ pub(super) fn role(node: &Node, d: &mut Decoder) -> Option<Role> {
 }
 
 fn statement(node: &Node, s: &mut Sink) -> Option<Statement> {
-    let f = fields(
-        node,
-        "a policy statement",
-        &["effect", "actions", "resources", "condition"],
-        s,
-    )?;
-    let effect = f
-        .get("effect")
-        .and_then(|n| string(n, "`effect`", s))
-        .unwrap_or_else(|| "Allow".into());
+    let f = fields(node, "a policy statement", STATEMENT, s)?;
+    let effect = match f.get("effect") {
+        None => "Allow".to_owned(),
+        Some(n) => {
+            let e = string(n, "`effect`", s).unwrap_or_default();
+            if !e.is_empty() && e != "Allow" && e != "Deny" {
+                s.err(
+                    n.pos,
+                    format!("effect `{e}` is neither Allow nor Deny"),
+                    "write `effect: Allow` or `effect: Deny`",
+                );
+            }
+            e
+        }
+    };
     let actions = f
-        .required("actions", "a policy statement", s)
+        .get("actions")
         .map(|n| {
             strings(n, "`actions`", s)
                 .into_iter()
@@ -100,7 +148,7 @@ fn statement(node: &Node, s: &mut Sink) -> Option<Statement> {
         })
         .unwrap_or_default();
     let resources = f
-        .required("resources", "a policy statement", s)
+        .get("resources")
         .map(|n| {
             strings(n, "`resources`", s)
                 .into_iter()

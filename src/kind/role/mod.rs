@@ -3,6 +3,7 @@
 //! (AWS Academy's `LabRole`) used as it is, with no IAM write at all.
 
 mod aws;
+pub(crate) mod cfn;
 mod decode;
 mod plan;
 pub mod policy;
@@ -21,13 +22,14 @@ use crate::plan::Kind;
 use crate::template::{Expander, Vars};
 use crate::yaml::decode::{Decoder, Fields};
 use crate::yaml::diag::Sink;
+use crate::yaml::shape::Field;
 
 pub const ROLE: Kind = Kind("iam role");
 
 pub struct Family;
 
 impl Resource for Family {
-    const SECTIONS: &'static [&'static str] = &["role"];
+    const SECTIONS: &'static [Field] = decode::SECTIONS;
     type Spec = Option<Role>;
     type Live = Live;
     type Work = Work;
@@ -91,6 +93,10 @@ impl Resource for Family {
             Some(other) => Some(other.resolve(&run.identity().await?.account_id)),
         };
         Ok(Live { roles, existing })
+    }
+
+    fn export(lab: &Lab, vars: &Vars, t: &mut crate::export::Template) {
+        cfn::export(lab, vars, t);
     }
 
     fn plan(cx: &Ctx<'_>, out: &mut Emit<'_, Work>) {

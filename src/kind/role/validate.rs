@@ -168,13 +168,6 @@ pub(super) fn role(role: &Role, vars: &Vars, s: &mut Sink) {
 }
 
 fn statement(st: &Statement, vars: &Vars, s: &mut Sink) {
-    if st.effect != "Allow" && st.effect != "Deny" {
-        s.err(
-            st.pos,
-            format!("effect `{}` is neither Allow nor Deny", st.effect),
-            "write `effect: Allow` or `effect: Deny`",
-        );
-    }
     if st.actions.is_empty() {
         s.err(
             st.pos,

@@ -5,6 +5,7 @@
 //! permission each needs is the Lambda family's.
 
 mod aws;
+mod cfn;
 mod pattern;
 mod plan;
 #[cfg(test)]
@@ -24,6 +25,7 @@ use crate::plan::Kind;
 use crate::template::Vars;
 use crate::yaml::decode::{Decoder, Fields};
 use crate::yaml::diag::Sink;
+use crate::yaml::shape::Field;
 
 pub use pattern::pattern;
 
@@ -60,7 +62,7 @@ pub struct Family;
 
 impl Resource for Family {
     // Declared inside functions.
-    const SECTIONS: &'static [&'static str] = &[];
+    const SECTIONS: &'static [Field] = &[];
     // A rule and a notification entry name their bucket and function; a notification
     // names the bucket it is written to precisely (`Action::uses`).
     const USES: &'static [(Kind, Kind)] = &[
@@ -82,6 +84,10 @@ impl Resource for Family {
         Ok(Live {
             rules: aws::read_rules(run).await?,
         })
+    }
+
+    fn export(lab: &Lab, vars: &Vars, t: &mut crate::export::Template) {
+        cfn::export(lab, vars, t);
     }
 
     fn plan(cx: &Ctx<'_>, out: &mut Emit<'_, Work>) {
