@@ -57,6 +57,12 @@ pub enum Event<'a> {
     Finished(usize, &'a Outcome, Duration),
 }
 
+tokio::task_local! {
+    /// The plan index of the action this task carries out, so what it says it waits
+    /// for lands on its own line of the progress board.
+    pub static ACTION: usize;
+}
+
 pub async fn run(
     run: Arc<Run>,
     plan: &Plan,
@@ -127,10 +133,16 @@ pub async fn run(
                         Some(b) => b.acquire_owned().await.ok(),
                         None => None,
                     };
-                    let result = match rank {
-                        Some(r) => crate::aws::limit::RANK.scope(r, work.execute(&run)).await,
-                        None => work.execute(&run).await,
-                    };
+                    let result = ACTION
+                        .scope(i, async {
+                            match rank {
+                                Some(r) => {
+                                    crate::aws::limit::RANK.scope(r, work.execute(&run)).await
+                                }
+                                None => work.execute(&run).await,
+                            }
+                        })
+                        .await;
                     (i, result)
                 });
             }

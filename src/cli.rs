@@ -644,8 +644,17 @@ async fn connect(cli: &Cli, lab: &Lab, destroying: bool, progress: bool) -> Resu
         .await
         .map_err(aws::error::explain_auth)?;
     let run = Run::new(clients, &lab.name, destroying);
+    let on_board = |what: &str| {
+        if let Some(b) = render::live::board() {
+            b.wait(crate::apply::ACTION.try_with(|i| *i).ok(), what);
+        }
+    };
     Ok(Arc::new(if progress {
-        run.with_progress(Arc::new(|what: &str| outln!("  ... {what}")))
+        run.with_progress(Arc::new(move |what: &str| match render::live::board() {
+            Some(_) => on_board(what),
+            None => outln!("  ... {what}"),
+        }))
+        .with_status(Arc::new(on_board))
     } else {
         run
     }))
@@ -937,27 +946,49 @@ async fn execute(
         return Ok(ExitCode::from(1));
     }
     let mut started = std::collections::HashMap::new();
+    // On a terminal, running actions stay at the bottom, redrawn in place.
+    let board = render::live::board().filter(|_| !as_json && !quiet);
+    let ticker = board.map(|b| {
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(std::time::Duration::from_millis(500));
+            loop {
+                every.tick().await;
+                b.tick();
+            }
+        })
+    });
     let report = apply::run(run.clone(), p, opts, |ev| {
         if as_json || quiet {
             return;
         }
-        let line = match ev {
+        match ev {
             Event::Started(i) => {
                 started.insert(i, std::time::Instant::now());
-                human::started(&p.actions[i])
+                let line = human::started(&p.actions[i]);
+                match board {
+                    Some(b) => b.start(i, line),
+                    None => outln!("{line}"),
+                }
             }
             Event::Finished(i, o, _) => {
                 let took = started
                     .get(&i)
                     .map(|t| t.elapsed().as_secs_f64())
                     .unwrap_or_default();
-                human::finished(&p.actions[i], o, p, took)
+                let line = human::finished(&p.actions[i], o, p, took);
+                match board {
+                    Some(b) => b.finish(i, &line),
+                    None => outln!("{line}"),
+                }
             }
-        };
-        outln!("{line}");
+        }
         let _ = std::io::stdout().flush();
     })
     .await;
+    if let (Some(t), Some(b)) = (ticker, board) {
+        t.abort();
+        b.clear();
+    }
     let notes = run.take_notes();
     // What actions found worth saying as they ran (a lifecycle slow to read back, an
     // instance whose checks did not pass yet).

@@ -26,6 +26,7 @@ pub struct Run {
     warnings: Mutex<Vec<String>>,
     outputs: Mutex<BTreeMap<String, String>>,
     progress: Option<Progress>,
+    status: Option<Progress>,
 }
 
 impl Run {
@@ -39,12 +40,27 @@ impl Run {
             warnings: Mutex::default(),
             outputs: Mutex::default(),
             progress: None,
+            status: None,
         }
     }
 
     pub fn with_progress(mut self, progress: Progress) -> Run {
         self.progress = Some(progress);
         self
+    }
+
+    /// Where what a running action is doing goes: the terminal's board, or nowhere.
+    pub fn with_status(mut self, status: Progress) -> Run {
+        self.status = Some(status);
+        self
+    }
+
+    /// What an action is busy with ("uploading layer, 4.5 MB"): shown on a terminal's
+    /// progress board only, as it says nothing a finished line will not.
+    pub fn status(&self, what: &str) {
+        if let Some(s) = &self.status {
+            s(what);
+        }
     }
 
     /// Says what an action waits for ("IAM role propagating, 12 s"), for the user.

@@ -3,6 +3,7 @@
 pub mod class;
 pub mod human;
 pub mod json;
+pub mod live;
 pub mod query;
 pub mod verify;
 

@@ -225,10 +225,29 @@ pub fn spawn(endpoint: &str, file: &Path, args: &[&str]) -> Child {
 
 fn command(endpoint: &str, file: &Path, args: &[&str]) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_labctl"));
-    c.arg("-f")
-        .arg(file)
-        .args(args)
-        .env_clear()
+    c.arg("-f").arg(file).args(args);
+    environment(&mut c, endpoint);
+    c
+}
+
+/// labctl on a terminal (a pseudo-terminal made by util-linux's `script`), as a user
+/// at a shell runs it; stdout is what the terminal received.
+pub fn labctl_on_terminal(endpoint: &str, file: &Path, args: &[&str]) -> Run {
+    let mut line = format!("{} -f '{}'", env!("CARGO_BIN_EXE_labctl"), file.display());
+    for a in args {
+        line.push_str(&format!(" '{a}'"));
+    }
+    let mut c = Command::new("script");
+    c.args(["-qec", &line, "/dev/null"]);
+    environment(&mut c, endpoint);
+    c.env("TERM", "xterm");
+    Run {
+        out: c.stdin(Stdio::null()).output().unwrap(),
+    }
+}
+
+fn environment(c: &mut Command, endpoint: &str) {
+    c.env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .env("HOME", std::env::temp_dir())
         .env("AWS_ENDPOINT_URL", endpoint)
@@ -253,7 +272,6 @@ fn command(endpoint: &str, file: &Path, args: &[&str]) -> Command {
     if let Some(p) = pyenv {
         c.env("PYENV_ROOT", p);
     }
-    c
 }
 
 impl Run {

@@ -395,3 +395,41 @@ fn a_broken_lab_is_not_exported() {
     assert!(r.stderr().contains("lab.yaml:3:"), "{}", r.stderr());
     assert!(!out.exists());
 }
+
+#[test]
+fn on_a_terminal_running_actions_are_redrawn_in_place_and_piped_output_is_plain() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("t-tty");
+    labctl_in(
+        tmp.path(),
+        &["init", "--template", "minimal", &dir.display().to_string()],
+    )
+    .ok();
+    let lab = dir.join("lab.yaml");
+    let r = crate::harness::labctl_on_terminal(moto(), &lab, &["apply", "--auto-approve"]).ok();
+    let screen = r.stdout();
+    // The board goes back over itself (`ESC[nF ESC[J`) as actions finish...
+    assert!(screen.contains("\x1b[1F\x1b[J"), "{screen:?}");
+    assert!(
+        screen.contains("  + lambda function t-tty-backup: creating... "),
+        "{screen:?}"
+    );
+    // ...and every finished line stays, with the summary last.
+    assert!(
+        screen.contains("+ lambda function t-tty-backup: created"),
+        "{screen:?}"
+    );
+    assert!(
+        screen.contains("Apply: 6 added, 0 changed, 0 destroyed"),
+        "{screen:?}"
+    );
+    // Piped, the same run is plain lines.
+    let piped = labctl_in(&dir, &["destroy", "--auto-approve", "--empty-buckets"])
+        .ok()
+        .stdout();
+    assert!(!piped.contains('\x1b'), "{piped:?}");
+    assert!(
+        piped.contains("- lambda function t-tty-backup: deleting...\n"),
+        "{piped}"
+    );
+}

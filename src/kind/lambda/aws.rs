@@ -325,6 +325,10 @@ pub(super) async fn execute_layer(run: &Run, name: &str, step: &LayerStep) -> Re
             let _upload = c.uploads.acquire().await.ok();
             let zip = crate::package::layer_zip(source, runtimes, *architecture)
                 .map_err(|e| err("build layer", format!("{e:#}")))?;
+            run.status(&format!(
+                "uploading layer, {:.1} MB",
+                zip.len() as f64 / 1_048_576.0
+            ));
             let published = run
                 .once(
                     "PublishLayerVersion",
