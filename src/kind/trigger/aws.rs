@@ -108,9 +108,7 @@ async fn rule_once(run: &Run, name: &str, step: &RuleStep) -> Result<(), AwsErro
     match step {
         RuleStep::Put {
             pattern,
-            target,
             tags,
-            stale_targets,
             existing,
         } => {
             let tag_list = |t: &crate::model::Tags| {
@@ -153,6 +151,12 @@ async fn rule_once(run: &Run, name: &str, step: &RuleStep) -> Result<(), AwsErro
                         .ctx("TagResource")?;
                 }
             }
+            Ok(())
+        }
+        RuleStep::Targets {
+            target,
+            stale_targets,
+        } => {
             if !stale_targets.is_empty() {
                 ev.remove_targets()
                     .rule(name)

@@ -57,6 +57,9 @@ pub fn notification_id(lab: &str, function: &str, trigger: usize, suffix: Option
 }
 
 pub const RULE: Kind = Kind("eventbridge rule");
+/// A rule's target: apart from the rule, since only the target needs the function
+/// and its permission; the rule itself is made at once.
+pub const TARGETS: Kind = Kind("eventbridge targets");
 
 pub struct Family;
 
@@ -68,6 +71,7 @@ impl Resource for Family {
     const USES: &'static [(Kind, Kind)] = &[
         (RULE, BUCKET),
         (RULE, FUNCTION),
+        (TARGETS, FUNCTION),
         (super::bucket::NOTIFICATION, FUNCTION),
     ];
     type Spec = ();
@@ -150,11 +154,14 @@ pub enum Work {
 pub enum RuleStep {
     Put {
         pattern: String,
-        target: String,
         tags: Tags,
-        stale_targets: Vec<String>,
         /// The live rule's tags, when it exists: PutRule ignores tags on an update.
         existing: Option<Tags>,
+    },
+    /// The function as the rule's one target, others removed.
+    Targets {
+        target: String,
+        stale_targets: Vec<String>,
     },
     Delete {
         targets: Vec<String>,

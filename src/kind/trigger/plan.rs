@@ -3,14 +3,14 @@
 
 use std::collections::BTreeMap;
 
-use super::{RULE, RuleStep, Work, notification_id, pattern, s3_filter_value};
+use super::{RULE, RuleStep, TARGETS, Work, notification_id, pattern, s3_filter_value};
 use crate::kind::bucket::{
     BUCKET, BucketPresence, Destination, LiveNotification, NOTIFICATION, NotificationEntry,
 };
 use crate::kind::lambda::{FUNCTION, PERMISSIONS, Via};
 use crate::kind::{Ctx, Emit};
 use crate::names::{function_arn, rule_name};
-use crate::plan::{Addr, Change, Op};
+use crate::plan::{Addr, Change, Op, Owned};
 
 /// The notification configurations labctl may rewrite: those of the lab's buckets and
 /// of declared ones not yet tagged (taken over in this run, or not at all).
@@ -199,7 +199,31 @@ pub(super) fn plan(cx: &Ctx<'_>, out: &mut Emit<'_, Work>) {
             live.is_some_and(|l| l.targets == vec![("lambda".to_owned(), target.clone())]);
         let same_tags = live.is_some_and(|l| l.tags == tags);
         let enabled = live.is_some_and(|l| l.enabled);
-        if same_pattern && same_targets && same_tags && enabled {
+        // The rule waits for nothing: EventBridge takes a pattern naming a bucket that
+        // does not exist yet, and tags come with the rule's creation.
+        if !(same_pattern && same_tags && enabled) {
+            let work = Work::Rule {
+                name: name.clone(),
+                step: RuleStep::Put {
+                    pattern: pat.clone(),
+                    tags: tags.clone(),
+                    existing: live.map(|l| l.tags.clone()),
+                },
+            };
+            let a = match owned {
+                Some(owned) => out.update(owned, work),
+                None => out.create(addr.clone(), work),
+            };
+            a.changes.push(Change::new(
+                "pattern",
+                live.map(|l| l.pattern.clone()).unwrap_or_default(),
+                pat.clone(),
+            ));
+            if live.is_some_and(|l| !l.enabled) {
+                a.changes.push(Change::new("state", "DISABLED", "ENABLED"));
+            }
+        }
+        if same_targets {
             continue;
         }
         let stale = live
@@ -213,33 +237,25 @@ pub(super) fn plan(cx: &Ctx<'_>, out: &mut Emit<'_, Work>) {
             .unwrap_or_default();
         let work = Work::Rule {
             name: name.clone(),
-            step: RuleStep::Put {
-                pattern: pat.clone(),
+            step: RuleStep::Targets {
                 target: target.clone(),
-                tags: tags.clone(),
                 stale_targets: stale,
-                existing: live.map(|l| l.tags.clone()),
             },
         };
-        let a = match owned {
+        // The function's permission first: an event delivered before it is refused.
+        let taddr = Addr::new(TARGETS, name.clone());
+        let a = match live.and_then(|l| Owned::by(&lab.name, taddr.clone(), l.owner())) {
             Some(owned) => out.update(owned, work),
-            None => out.create(addr, work),
+            None => out.create(taddr, work),
         };
-        a.changes.push(Change::new(
-            "pattern",
-            live.map(|l| l.pattern.clone()).unwrap_or_default(),
-            pat.clone(),
-        ));
         a.changes.push(Change::new(
             "target",
             live.and_then(|l| l.targets.first().map(|t| t.1.clone()))
                 .unwrap_or_default(),
             target.clone(),
         ));
-        if live.is_some_and(|l| !l.enabled) {
-            a.changes.push(Change::new("state", "DISABLED", "ENABLED"));
-        }
         a.after = after.clone();
+        a.after.push(addr);
     }
     for (name, live) in &cx.live.triggers.rules {
         if rules.contains_key(name) {
