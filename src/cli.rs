@@ -644,19 +644,19 @@ async fn connect(cli: &Cli, lab: &Lab, destroying: bool, progress: bool) -> Resu
         .await
         .map_err(aws::error::explain_auth)?;
     let run = Run::new(clients, &lab.name, destroying);
-    let on_board = |what: &str| {
-        if let Some(b) = render::live::board() {
-            b.wait(crate::apply::ACTION.try_with(|i| *i).ok(), what);
+    if !progress {
+        return Ok(Arc::new(run));
+    }
+    // On a terminal both go to the board, on the line of the action that says them;
+    // piped, a wait is a line of its own and a status nothing.
+    Ok(Arc::new(match render::live::board() {
+        Some(b) => {
+            let on_board =
+                move |what: &str| b.wait(crate::apply::ACTION.try_with(|i| *i).ok(), what);
+            run.with_progress(Arc::new(on_board))
+                .with_status(Arc::new(on_board))
         }
-    };
-    Ok(Arc::new(if progress {
-        run.with_progress(Arc::new(move |what: &str| match render::live::board() {
-            Some(_) => on_board(what),
-            None => outln!("  ... {what}"),
-        }))
-        .with_status(Arc::new(on_board))
-    } else {
-        run
+        None => run.with_progress(Arc::new(|what: &str| outln!("  ... {what}"))),
     }))
 }
 

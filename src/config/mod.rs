@@ -295,10 +295,15 @@ fn check(d: &Decoded, sites: &TagSites, s: &mut Sink) {
 }
 /// Placeholders as `validate` sees them: a 12-digit stand-in for the account id.
 pub fn stand_in_vars(lab: &Lab) -> Vars {
+    vars_for(lab, STAND_IN_ACCOUNT, &lab.region)
+}
+
+/// The lab's placeholders for this account and region, bucket names filled in.
+pub fn vars_for(lab: &Lab, account_id: &str, region: &str) -> Vars {
     let mut v = Vars {
         lab: lab.name.clone(),
-        account_id: STAND_IN_ACCOUNT.into(),
-        region: lab.region.clone(),
+        account_id: account_id.into(),
+        region: region.into(),
         student: lab.student.clone().unwrap_or_default(),
         ..Default::default()
     };

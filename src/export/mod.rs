@@ -26,7 +26,7 @@ const REGION: &str = "\u{1}region\u{1}";
 pub struct Template {
     pub lab: String,
     parameters: Map<String, Json>,
-    resources: Map<String, Json>,
+    resources: BTreeMap<String, Map<String, Json>>,
     outputs: Map<String, Json>,
     /// Files the template refers to, by S3 key under the artifact bucket.
     pub artifacts: BTreeMap<String, Artifact>,
@@ -35,8 +35,8 @@ pub struct Template {
 /// A zip the stack needs in the artifact bucket before it is created.
 #[derive(Debug, Clone)]
 pub enum Artifact {
-    /// A function's folder, zipped as `apply` zips it.
-    Code(PathBuf),
+    /// A function's zip, as `apply` uploads it.
+    Code(Vec<u8>),
     /// A layer: its zip, or built from its requirements.
     Layer(String),
 }
@@ -51,16 +51,19 @@ impl Template {
         let mut r = Map::new();
         r.insert("Type".into(), json!(ty));
         r.insert("Properties".into(), props);
-        self.resources.insert(id.into(), Json::Object(r));
-        self.get(id)
+        self.resources.insert(id.into(), r);
+        self.resources.entry(id.into()).or_default()
     }
 
-    /// A resource added before (by an earlier family).
-    pub fn get(&mut self, id: &str) -> &mut Map<String, Json> {
-        match self.resources.get_mut(id) {
-            Some(Json::Object(m)) => m,
-            _ => unreachable!("{id} is added before it is changed"),
-        }
+    /// A resource an earlier family added (triggers add to buckets).
+    pub fn get(&mut self, id: &str) -> Option<&mut Map<String, Json>> {
+        self.resources.get_mut(id)
+    }
+
+    /// The `Properties` of a resource an earlier family added.
+    pub fn properties(&mut self, id: &str) -> Option<&mut Json> {
+        self.get(id)
+            .map(|r| r.entry("Properties").or_insert_with(|| json!({})))
     }
 
     pub fn has(&self, id: &str) -> bool {
@@ -137,11 +140,9 @@ pub fn sub_all(v: &Json) -> Json {
 /// The resource's tags with the lab's, and its owner tag (which `labctl plan` reads, so
 /// a stack's resources are the lab's as labctl sees them), as CloudFormation's list.
 pub fn tags(lab: &Lab, own: &Tags) -> Json {
-    let mut all = lab.tags.clone();
-    all.extend(own.iter().map(|(k, v)| (k.clone(), v.clone())));
-    all.insert(OWNER_TAG.into(), lab.name.clone());
     Json::Array(
-        all.iter()
+        all_tags(lab, own)
+            .iter()
             .map(|(k, v)| json!({ "Key": k, "Value": sub(v) }))
             .collect(),
     )
@@ -149,27 +150,24 @@ pub fn tags(lab: &Lab, own: &Tags) -> Json {
 
 /// The same tags as a map (Glue, and other resources that take one).
 pub fn tag_map(lab: &Lab, own: &Tags) -> Json {
+    Json::Object(
+        all_tags(lab, own)
+            .iter()
+            .map(|(k, v)| (k.clone(), sub(v)))
+            .collect(),
+    )
+}
+
+fn all_tags(lab: &Lab, own: &Tags) -> Tags {
     let mut all = lab.tags.clone();
     all.extend(own.iter().map(|(k, v)| (k.clone(), v.clone())));
     all.insert(OWNER_TAG.into(), lab.name.clone());
-    Json::Object(all.iter().map(|(k, v)| (k.clone(), sub(v))).collect())
+    all
 }
 
 /// The placeholders as the template fills them in.
 pub fn vars(lab: &Lab) -> Vars {
-    let mut v = Vars {
-        lab: lab.name.clone(),
-        account_id: ACCOUNT.into(),
-        region: REGION.into(),
-        student: lab.student.clone().unwrap_or_default(),
-        ..Default::default()
-    };
-    v.buckets = lab
-        .buckets
-        .iter()
-        .filter_map(|(k, b)| v.expand(&b.name, false).ok().map(|n| (k.clone(), n)))
-        .collect();
-    v
+    crate::config::vars_for(lab, ACCOUNT, REGION)
 }
 
 /// The lab (as decoded, placeholders not filled in) as a template.
@@ -207,7 +205,12 @@ impl Template {
         if !self.parameters.is_empty() {
             m.insert("Parameters".into(), Json::Object(self.parameters.clone()));
         }
-        m.insert("Resources".into(), Json::Object(self.resources.clone()));
+        let resources: Map<String, Json> = self
+            .resources
+            .iter()
+            .map(|(k, v)| (k.clone(), Json::Object(v.clone())))
+            .collect();
+        m.insert("Resources".into(), Json::Object(resources));
         if !self.outputs.is_empty() {
             m.insert("Outputs".into(), Json::Object(self.outputs.clone()));
         }
@@ -220,10 +223,13 @@ impl Template {
         let mut written = Vec::new();
         for (key, a) in &self.artifacts {
             let bytes = match a {
-                Artifact::Code(folder) => crate::package::zip_dir(folder)
-                    .with_context(|| format!("packaging {}", folder.display()))?,
+                Artifact::Code(zip) => zip.clone(),
                 Artifact::Layer(name) => {
-                    let l = &lab.lambda.layers[name];
+                    let l = lab
+                        .lambda
+                        .layers
+                        .get(name)
+                        .with_context(|| format!("layer {name} is not declared"))?;
                     crate::package::layer_zip(&l.source, &l.runtimes, l.architecture)
                         .with_context(|| format!("building layer {name}"))?
                 }

@@ -145,19 +145,29 @@ pub fn string(node: &Node, what: &str, s: &mut Sink) -> Option<String> {
     }
 }
 
+/// A plain scalar as YAML 1.2's core schema reads a boolean: true, True, TRUE (and the
+/// same for false).
+pub fn plain_bool(text: &str) -> Option<bool> {
+    match text {
+        "true" | "True" | "TRUE" => Some(true),
+        "false" | "False" | "FALSE" => Some(false),
+        _ => None,
+    }
+}
+
+/// A plain scalar as YAML 1.2's core schema reads an integer: decimal, 0o octal, 0x
+/// hexadecimal.
+pub fn plain_int(text: &str) -> Option<i64> {
+    text.strip_prefix("0x")
+        .map(|h| i64::from_str_radix(h, 16))
+        .or_else(|| text.strip_prefix("0o").map(|o| i64::from_str_radix(o, 8)))
+        .unwrap_or_else(|| text.parse::<i64>())
+        .ok()
+}
+
 pub fn boolean(node: &Node, what: &str, s: &mut Sink) -> Option<bool> {
     match &node.value {
-        // YAML 1.2's core schema: true, True, TRUE (and the same for false).
-        Value::Scalar { text, plain: true }
-            if matches!(text.as_str(), "true" | "True" | "TRUE") =>
-        {
-            Some(true)
-        }
-        Value::Scalar { text, plain: true }
-            if matches!(text.as_str(), "false" | "False" | "FALSE") =>
-        {
-            Some(false)
-        }
+        Value::Scalar { text, plain: true } if plain_bool(text).is_some() => plain_bool(text),
         _ => {
             s.err(
                 node.pos,
@@ -170,14 +180,8 @@ pub fn boolean(node: &Node, what: &str, s: &mut Sink) -> Option<bool> {
 }
 
 pub fn integer(node: &Node, what: &str, s: &mut Sink) -> Option<i64> {
-    // YAML 1.2's core schema: decimal, 0o octal, 0x hexadecimal.
     if let Value::Scalar { text, plain: true } = &node.value
-        && let Some(n) = text
-            .strip_prefix("0x")
-            .map(|h| i64::from_str_radix(h, 16))
-            .or_else(|| text.strip_prefix("0o").map(|o| i64::from_str_radix(o, 8)))
-            .unwrap_or_else(|| text.parse::<i64>())
-            .ok()
+        && let Some(n) = plain_int(text)
     {
         return Some(n);
     }

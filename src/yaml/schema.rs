@@ -3,6 +3,7 @@
 
 use serde_json::{Map, Value as Json, json};
 
+use super::decode::{plain_bool, plain_int};
 use super::shape::{Field, Ty};
 use super::{Node, Value};
 
@@ -100,29 +101,19 @@ pub fn to_json(node: &Node) -> Json {
     }
 }
 
+/// The same readings the decoder's getters make (`decode::plain_bool`, `plain_int`).
 fn plain(text: &str) -> Json {
-    if node_null(text) {
+    if super::is_null_text(text) {
         return Json::Null;
     }
-    match text {
-        "true" | "True" | "TRUE" => return Json::Bool(true),
-        "false" | "False" | "FALSE" => return Json::Bool(false),
-        _ => {}
+    if let Some(b) = plain_bool(text) {
+        return Json::Bool(b);
     }
-    let int = text
-        .strip_prefix("0x")
-        .map(|h| i64::from_str_radix(h, 16))
-        .or_else(|| text.strip_prefix("0o").map(|o| i64::from_str_radix(o, 8)))
-        .unwrap_or_else(|| text.parse::<i64>());
-    if let Ok(n) = int {
+    if let Some(n) = plain_int(text) {
         return json!(n);
     }
     match text.parse::<f64>() {
         Ok(f) if f.is_finite() && text.chars().any(|c| c.is_ascii_digit()) => json!(f),
         _ => Json::String(text.to_owned()),
     }
-}
-
-fn node_null(text: &str) -> bool {
-    super::is_null_text(text)
 }

@@ -35,33 +35,22 @@ pub fn export(lab: &Lab, _vars: &Vars, t: &mut Template) {
                 json!({ "Type": "AWS::EC2::Image::Id", "Default": ami }),
             ),
         }
-        let key_name = match &i.key {
-            KeySource::Existing(k) => json!(k),
+        // A key labctl would import or create is the stack's own key pair.
+        let key_pair = match &i.key {
+            KeySource::Existing(k) => Err(json!(k)),
             KeySource::Import(path) => {
                 let material = std::fs::read_to_string(path).unwrap_or_default();
-                let kid = format!("{logical}Key");
-                t.resource(
-                    &kid,
-                    "AWS::EC2::KeyPair",
-                    json!({
-                        "KeyName": lab.physical(name),
-                        "PublicKeyMaterial": material.trim(),
-                        "Tags": tags(lab, &Default::default()),
-                    }),
-                );
-                json!({ "Ref": kid })
+                Ok(json!({ "PublicKeyMaterial": material.trim() }))
             }
-            KeySource::Create => {
+            KeySource::Create => Ok(json!({ "KeyType": "ed25519" })),
+        };
+        let key_name = match key_pair {
+            Err(existing) => existing,
+            Ok(mut props) => {
                 let kid = format!("{logical}Key");
-                t.resource(
-                    &kid,
-                    "AWS::EC2::KeyPair",
-                    json!({
-                        "KeyName": lab.physical(name),
-                        "KeyType": "ed25519",
-                        "Tags": tags(lab, &Default::default()),
-                    }),
-                );
+                props["KeyName"] = json!(lab.physical(name));
+                props["Tags"] = tags(lab, &Default::default());
+                t.resource(&kid, "AWS::EC2::KeyPair", props);
                 json!({ "Ref": kid })
             }
         };

@@ -32,9 +32,9 @@ pub fn export(lab: &Lab, _vars: &Vars, t: &mut Template) {
         retain(r);
     }
     for (name, f) in &lab.lambda.functions {
-        let sha = zip_dir(&f.code)
-            .map(|z| code_sha256(&z))
-            .unwrap_or_default();
+        // Validation read the folder already; an unreadable one is an empty zip here.
+        let zip = zip_dir(&f.code).unwrap_or_default();
+        let sha = code_sha256(&zip);
         // CodeSha256 is base64: keep what is safe in a key.
         let short: String = sha
             .chars()
@@ -43,7 +43,7 @@ pub fn export(lab: &Lab, _vars: &Vars, t: &mut Template) {
             .collect();
         let code = t.artifact(
             format!("{}/functions/{name}-{short}.zip", lab.name),
-            Artifact::Code(f.code.clone()),
+            Artifact::Code(zip),
         );
         let mut p = json!({
             "FunctionName": lab.physical(name),

@@ -68,22 +68,24 @@ pub fn export(lab: &Lab, vars: &Vars, t: &mut Template) {
                             entries.push(e);
                         }
                     }
-                    let b = t.get(&bid);
-                    let props = b.entry("Properties").or_insert_with(|| json!({}));
-                    let list = &mut props["NotificationConfiguration"]["LambdaConfigurations"];
-                    if list.is_null() {
-                        *list = json!([]);
+                    if let Some(props) = t.properties(&bid) {
+                        let list = &mut props["NotificationConfiguration"]["LambdaConfigurations"];
+                        if list.is_null() {
+                            *list = json!([]);
+                        }
+                        if let Json::Array(v) = list {
+                            v.extend(entries);
+                        }
                     }
-                    if let Json::Array(v) = list {
-                        v.extend(entries);
+                    if let Some(b) = t.get(&bid) {
+                        depends_on(b, &perm);
                     }
-                    depends_on(b, &perm);
                 }
                 Via::EventBridge => {
-                    let b = t.get(&bid);
-                    let props = b.entry("Properties").or_insert_with(|| json!({}));
-                    props["NotificationConfiguration"]["EventBridgeConfiguration"] =
-                        json!({ "EventBridgeEnabled": true });
+                    if let Some(props) = t.properties(&bid) {
+                        props["NotificationConfiguration"]["EventBridgeConfiguration"] =
+                            json!({ "EventBridgeEnabled": true });
+                    }
                     let rule = rule_name(&fname, i);
                     let rid = id("Rule", &rule);
                     let pattern: Json =
